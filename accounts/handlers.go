@@ -1,0 +1,272 @@
+package accounts
+
+import (
+	"errors"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/authgate/authgate/verify"
+)
+
+// tokenResponse is the JSON answer to a successful API login.
+type tokenResponse struct {
+	AccessToken string `json:"access_token"`
+	TokenType   string `json:"token_type"`
+	ExpiresIn   int64  `json:"expires_in"`
+}
+
+// Register handles POST /register: a JSON object
+// {username, password, email?, name?}. Other fields are ignored.
+func (s *Service) Register(c echo.Context) error {
+	if !s.cfg.Registration {
+		return echo.NewHTTPError(http.StatusForbidden, "registration is closed")
+	}
+	r := c.Request()
+	if mediaType(r) != ctJSON {
+		return echo.NewHTTPError(http.StatusUnsupportedMediaType, "send application/json")
+	}
+	var username, password, email, name string
+	if err := decodeObject(r.Body, map[string]*string{
+		"username": &username, "password": &password, "email": &email, "name": &name,
+	}); err != nil {
+		return bodyError(err)
+	}
+	u, err := s.NewUser(r.Context(), username, password, email, name)
+	if err != nil {
+		return registrationError(err)
+	}
+	if err := s.Create(r.Context(), u); err != nil {
+		return registrationError(err)
+	}
+	s.log.Info("account registered", "user", u.Name)
+	return c.JSON(http.StatusCreated, map[string]string{"username": u.Name})
+}
+
+// registrationError maps validation and store errors to responses whose
+// messages are safe to show.
+func registrationError(err error) error {
+	switch {
+	case errors.Is(err, ErrUserExists):
+		return echo.NewHTTPError(http.StatusConflict, "username is taken")
+	case errors.Is(err, ErrBadUsername), errors.Is(err, ErrPasswordTooShort), errors.Is(err, ErrPasswordTooLong),
+		errors.Is(err, ErrPasswordCommon), errors.Is(err, errBadEmail), errors.Is(err, errBadName):
+		return echo.NewHTTPError(http.StatusBadRequest, err.Error())
+	}
+	return echo.NewHTTPError(http.StatusServiceUnavailable, "accounts are unavailable; try again").SetInternal(err)
+}
+
+func bodyError(err error) error {
+	var he *echo.HTTPError
+	if errors.As(err, &he) {
+		return he
+	}
+	var fe *fieldError
+	if errors.As(err, &fe) {
+		return echo.NewHTTPError(http.StatusBadRequest, fe.Error())
+	}
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return echo.NewHTTPError(http.StatusRequestEntityTooLarge, "request body too large")
+	}
+	return echo.NewHTTPError(http.StatusBadRequest, "body must be a single JSON object").SetInternal(err)
+}
+
+// loginInput is what a login request carries, whatever its form.
+type loginInput struct {
+	username, password, rd string
+	form                   bool // an HTML form post: answer with pages and redirects
+}
+
+// Login handles POST /login: JSON {username, password}, a form (username,
+// password, rd) or an Authorization: Basic header.
+func (s *Service) Login(c echo.Context) error {
+	in, err := s.readLogin(c)
+	if err != nil {
+		return err
+	}
+	r := c.Request()
+	if in.form && !s.sameSite(r) {
+		// A cross-site form post could sign a victim into the attacker's
+		// account (login CSRF); it gets no cookie.
+		return s.pages.render(c, http.StatusForbidden, pageData{Error: "This sign-in form was sent from another site and was refused."})
+	}
+	u, ok, err := s.Authenticate(r.Context(), in.username, in.password)
+	if err != nil {
+		return echo.NewHTTPError(http.StatusServiceUnavailable, "accounts are unavailable; try again").SetInternal(err)
+	}
+	if !ok {
+		s.log.Debug("login failed")
+		if in.form {
+			return s.pages.render(c, http.StatusUnauthorized, pageData{Error: ErrBadCredentials.Error(), Username: in.username, RD: s.safeRD(in.rd)})
+		}
+		return echo.NewHTTPError(http.StatusUnauthorized, ErrBadCredentials.Error())
+	}
+	token, expires, err := s.StartSession(r.Context(), u)
+	if err != nil {
+		return echo.NewHTTPError(http.StatusServiceUnavailable, "sessions are unavailable; try again").SetInternal(err)
+	}
+	c.SetCookie(s.sessionCookie(token, expires))
+	c.Response().Header().Set("Cache-Control", "no-store")
+	if in.form {
+		target := s.safeRD(in.rd)
+		if target == "" {
+			target = s.homeURL()
+		}
+		return c.Redirect(http.StatusSeeOther, target)
+	}
+	return c.JSON(http.StatusOK, tokenResponse{
+		AccessToken: token,
+		TokenType:   "Bearer",
+		ExpiresIn:   int64(s.cfg.SessionTTL / time.Second),
+	})
+}
+
+func (s *Service) readLogin(c echo.Context) (loginInput, error) {
+	r := c.Request()
+	if user, pass, ok := r.BasicAuth(); ok {
+		return loginInput{username: user, password: pass}, nil
+	}
+	switch mediaType(r) {
+	case ctJSON:
+		var in loginInput
+		if err := decodeObject(r.Body, map[string]*string{"username": &in.username, "password": &in.password}); err != nil {
+			return in, bodyError(err)
+		}
+		return in, nil
+	case ctForm:
+		get, err := readForm(c)
+		if err != nil {
+			return loginInput{}, bodyError(err)
+		}
+		return loginInput{username: get("username"), password: get("password"), rd: get("rd"), form: true}, nil
+	}
+	return loginInput{}, echo.NewHTTPError(http.StatusUnsupportedMediaType, "send application/json, a form, or Basic credentials")
+}
+
+// Logout handles POST /logout: the session named by the bearer token or the
+// cookie ends, the cookie is cleared. Other sessions of the user stay.
+func (s *Service) Logout(c echo.Context) error {
+	r := c.Request()
+	form := mediaType(r) == ctForm
+	if form && !s.sameSite(r) {
+		return s.pages.render(c, http.StatusForbidden, pageData{Error: "This sign-out form was sent from another site and was refused."})
+	}
+	token := bearer(r)
+	if token == "" {
+		if ck, err := r.Cookie(s.cfg.Cookie.Name); err == nil {
+			token = ck.Value
+		}
+	}
+	if err := s.EndSession(r.Context(), token); err != nil {
+		return echo.NewHTTPError(http.StatusServiceUnavailable, "sessions are unavailable; try again").SetInternal(err)
+	}
+	c.SetCookie(s.clearCookie())
+	if form {
+		get, err := readForm(c)
+		if err != nil {
+			return bodyError(err)
+		}
+		target := s.safeRD(get("rd"))
+		if target == "" {
+			target = s.loginPath()
+		}
+		return c.Redirect(http.StatusSeeOther, target)
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
+func bearer(r *http.Request) string {
+	auth := r.Header.Get("Authorization")
+	if len(auth) > 7 && strings.EqualFold(auth[:7], "Bearer ") {
+		return strings.TrimSpace(auth[7:])
+	}
+	return ""
+}
+
+func (s *Service) sessionCookie(token string, expires time.Time) *http.Cookie {
+	return &http.Cookie{
+		Name:     s.cfg.Cookie.Name,
+		Value:    token,
+		Path:     "/",
+		Domain:   s.cfg.Cookie.Domain,
+		Expires:  expires,
+		MaxAge:   int(s.cfg.SessionTTL / time.Second),
+		Secure:   s.cfg.Cookie.Secure,
+		HttpOnly: true,
+		SameSite: http.SameSiteLaxMode,
+	}
+}
+
+func (s *Service) clearCookie() *http.Cookie {
+	return &http.Cookie{
+		Name:     s.cfg.Cookie.Name,
+		Value:    "",
+		Path:     "/",
+		Domain:   s.cfg.Cookie.Domain,
+		MaxAge:   -1,
+		Expires:  time.Unix(0, 0),
+		Secure:   s.cfg.Cookie.Secure,
+		HttpOnly: true,
+		SameSite: http.SameSiteLaxMode,
+	}
+}
+
+// safeRD returns rd if it may be followed, else "".
+func (s *Service) safeRD(rd string) string {
+	t, _ := verify.SafeRedirect(rd, s.cfg.Domains)
+	return t
+}
+
+// loginPath is where the login page lives, relative to the gate.
+func (s *Service) loginPath() string {
+	if s.cfg.LoginURL != "" {
+		return s.cfg.LoginURL
+	}
+	return "/login"
+}
+
+// homeURL is where a form login without rd lands: the signed-in page.
+func (s *Service) homeURL() string {
+	if s.cfg.LoginURL != "" {
+		if u, err := url.Parse(s.cfg.LoginURL); err == nil {
+			u.Path, u.RawQuery = "/", ""
+			return u.String()
+		}
+	}
+	return "/"
+}
+
+// sameSite decides whether a form post comes from a page we trust. Browsers
+// send Origin on every POST and Sec-Fetch-Site on all modern versions; a
+// post from another site (login CSRF, logout CSRF) is refused. A request
+// with neither header is not from a browser form and is let through.
+func (s *Service) sameSite(r *http.Request) bool {
+	if r.Header.Get("Sec-Fetch-Site") == "cross-site" {
+		return false
+	}
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return true
+	}
+	if origin == "null" {
+		return false
+	}
+	u, err := url.Parse(origin)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return false
+	}
+	if strings.EqualFold(u.Host, r.Host) {
+		return true
+	}
+	if s.cfg.LoginURL != "" {
+		if l, err := url.Parse(s.cfg.LoginURL); err == nil && strings.EqualFold(l.Host, u.Host) {
+			return true
+		}
+	}
+	_, ok := verify.SafeRedirect(origin+"/", s.cfg.Domains)
+	return ok
+}

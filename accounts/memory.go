@@ -1,0 +1,130 @@
+package accounts
+
+import (
+	"context"
+	"slices"
+	"sync"
+	"time"
+)
+
+// MemoryStore keeps everything in process memory: the zero-configuration
+// default. Everything is lost on restart, which also ends every session.
+type MemoryStore struct {
+	now func() time.Time
+
+	mu       sync.RWMutex
+	users    map[string]User
+	sessions map[string]Session
+	byUser   map[string][]string // user -> session ids, oldest first
+}
+
+var _ Store = (*MemoryStore)(nil)
+
+// NewMemoryStore returns an empty store. now may be nil for time.Now.
+func NewMemoryStore(now func() time.Time) *MemoryStore {
+	if now == nil {
+		now = time.Now
+	}
+	return &MemoryStore{
+		now:      now,
+		users:    map[string]User{},
+		sessions: map[string]Session{},
+		byUser:   map[string][]string{},
+	}
+}
+
+func (m *MemoryStore) CreateUser(_ context.Context, u User) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, ok := m.users[u.Name]; ok {
+		return ErrUserExists
+	}
+	u.Groups = slices.Clone(u.Groups)
+	m.users[u.Name] = u
+	return nil
+}
+
+func (m *MemoryStore) User(_ context.Context, name string) (User, error) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	u, ok := m.users[name]
+	if !ok {
+		return User{}, ErrUserNotFound
+	}
+	u.Groups = slices.Clone(u.Groups)
+	return u, nil
+}
+
+func (m *MemoryStore) CreateSession(_ context.Context, s Session, maxPerUser int) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.sessions[s.ID] = s
+	ids := append(m.byUser[s.User], s.ID)
+	// Drop ids whose sessions are gone (logged out or swept) before
+	// counting, then end the oldest beyond the cap.
+	live := ids[:0]
+	for _, id := range ids {
+		if _, ok := m.sessions[id]; ok {
+			live = append(live, id)
+		}
+	}
+	for maxPerUser > 0 && len(live) > maxPerUser {
+		delete(m.sessions, live[0])
+		live = live[1:]
+	}
+	m.byUser[s.User] = live
+	return nil
+}
+
+func (m *MemoryStore) SessionLive(_ context.Context, id, user string) (bool, error) {
+	m.mu.RLock()
+	s, ok := m.sessions[id]
+	m.mu.RUnlock()
+	return ok && s.User == user && m.now().Before(s.Expires), nil
+}
+
+func (m *MemoryStore) DeleteSession(_ context.Context, id string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.sessions, id)
+	return nil
+}
+
+// Sweep removes expired sessions and returns how many it removed. cmd runs
+// it periodically so memory follows the number of live sessions.
+func (m *MemoryStore) Sweep() int {
+	now := m.now()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n := 0
+	for id, s := range m.sessions {
+		if !now.Before(s.Expires) {
+			delete(m.sessions, id)
+			n++
+		}
+	}
+	for u, ids := range m.byUser {
+		live := ids[:0]
+		for _, id := range ids {
+			if _, ok := m.sessions[id]; ok {
+				live = append(live, id)
+			}
+		}
+		if len(live) == 0 {
+			delete(m.byUser, u)
+		} else {
+			m.byUser[u] = live
+		}
+	}
+	return n
+}
+
+// Sessions returns the number of stored sessions.
+func (m *MemoryStore) Sessions() int {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return len(m.sessions)
+}
+
+func (m *MemoryStore) Ping(context.Context) error { return nil }
+func (m *MemoryStore) Close() error               { return nil }

@@ -1,0 +1,51 @@
+package accounts
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Store errors.
+var (
+	ErrUserExists   = errors.New("username is taken")
+	ErrUserNotFound = errors.New("user not found")
+)
+
+// User is an account.
+type User struct {
+	Name    string    `json:"name"` // canonical username
+	Hash    string    `json:"hash"` // argon2id PHC or bcrypt
+	Email   string    `json:"email,omitempty"`
+	Display string    `json:"display,omitempty"` // full name
+	Groups  []string  `json:"groups,omitempty"`
+	Created time.Time `json:"created"`
+}
+
+// Session is a live login. Its ID is the token's jti.
+type Session struct {
+	ID      string    `json:"id"`
+	User    string    `json:"user"`
+	Created time.Time `json:"created"`
+	Expires time.Time `json:"expires"`
+}
+
+// Store keeps users and sessions. Implementations are safe for concurrent
+// use. CreateUser is atomic: of two concurrent calls for one name exactly
+// one succeeds.
+type Store interface {
+	CreateUser(ctx context.Context, u User) error        // ErrUserExists
+	User(ctx context.Context, name string) (User, error) // ErrUserNotFound
+
+	// CreateSession stores s; when the user then has more than maxPerUser
+	// live sessions, the oldest are ended.
+	CreateSession(ctx context.Context, s Session, maxPerUser int) error
+	// SessionLive reports whether session id exists, belongs to user and
+	// has not expired. It is on /verify's hot path.
+	SessionLive(ctx context.Context, id, user string) (bool, error)
+	DeleteSession(ctx context.Context, id string) error
+
+	// Ping reports whether the store can serve (for /readyz).
+	Ping(ctx context.Context) error
+	Close() error
+}

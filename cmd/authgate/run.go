@@ -1,0 +1,248 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/authgate/authgate/accounts"
+	"github.com/authgate/authgate/verify"
+)
+
+// run is the whole program; main only adds signals and the exit code.
+// Tests call it with their own environment and writers.
+func run(ctx context.Context, args, environ []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if len(args) > 0 {
+		switch args[0] {
+		case "serve":
+			args = args[1:]
+		case "hash-password":
+			return hashPassword(ctx, environ, stdin, stdout)
+		case "help", "-h", "--help":
+			fmt.Fprint(stdout, usage)
+			return nil
+		default:
+			return fmt.Errorf("unknown command %q\n%s", args[0], usage)
+		}
+	}
+	cfg, err := loadConfig(environ)
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg, stderr)
+	srv, err := newServer(cfg, log)
+	if err != nil {
+		return err
+	}
+	defer srv.close()
+
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return badVar("LISTEN", "%v", err)
+	}
+	return srv.serve(ctx, ln)
+}
+
+const usage = `usage: authgate [command]
+
+commands:
+  serve           run the gate (the default)
+  hash-password   read a password on stdin, print its argon2id hash for AUTHGATE_USERS_FILE
+
+configuration: AUTHGATE_* environment variables, see README.md
+`
+
+func newLogger(cfg Config, w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(cfg.LogLevel))
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// loadSecrets returns the signing key and previous keys, generating a key
+// when none is configured.
+func loadSecrets(cfg Config, log *slog.Logger) (verify.Secret, []verify.Secret, error) {
+	var cur []byte
+	switch {
+	case cfg.SecretFile != "":
+		b, err := os.ReadFile(cfg.SecretFile)
+		if err != nil {
+			return nil, nil, badVar("SECRET_FILE", "%v", err)
+		}
+		cur = []byte(strings.TrimRight(string(b), "\r\n"))
+		if err := verify.CheckSecret(cur); err != nil {
+			return nil, nil, badVar("SECRET_FILE", "%v", err)
+		}
+	case cfg.Secret != "":
+		cur = []byte(cfg.Secret)
+		if err := verify.CheckSecret(cur); err != nil {
+			return nil, nil, badVar("SECRET", "%v", err)
+		}
+	default:
+		cur = make([]byte, 32)
+		if _, err := rand.Read(cur); err != nil {
+			return nil, nil, err
+		}
+		log.Warn("AUTHGATE_SECRET is not set: using a random signing key; every restart ends all sessions and replicas cannot share tokens. Set AUTHGATE_SECRET or AUTHGATE_SECRET_FILE in production.")
+	}
+	var prev []verify.Secret
+	for i, p := range cfg.SecretPrevious {
+		if p == "" {
+			continue
+		}
+		if err := verify.CheckSecret([]byte(p)); err != nil {
+			return nil, nil, badVar("SECRET_PREVIOUS", "entry %d: %v", i+1, err)
+		}
+		prev = append(prev, verify.Secret(p))
+	}
+	return cur, prev, nil
+}
+
+// server is the wired application.
+type server struct {
+	cfg      Config
+	log      *slog.Logger
+	store    accounts.Store
+	accounts *accounts.Service
+	verifier *verify.Verifier
+	trusted  *verify.TrustedProxies
+	handler  http.Handler
+}
+
+func newServer(cfg Config, log *slog.Logger) (*server, error) {
+	cur, prev, err := loadSecrets(cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	tokens, err := verify.NewTokens(cfg.Issuer, cur, prev, nil)
+	if err != nil {
+		return nil, err
+	}
+	trusted, _ := verify.ParseTrustedProxies(cfg.TrustedProxies)
+	var static map[string]accounts.User
+	if cfg.UsersFile != "" {
+		data, err := os.ReadFile(cfg.UsersFile)
+		if err != nil {
+			return nil, badVar("USERS_FILE", "%v", err)
+		}
+		if static, err = accounts.ParseUsersFile(data); err != nil {
+			return nil, badVar("USERS_FILE", "%s: %v", cfg.UsersFile, err)
+		}
+	}
+	hasher, err := accounts.NewHasher(accounts.Params{MemoryKiB: cfg.Argon2MemoryKiB, Time: cfg.Argon2Time, Threads: cfg.Argon2Parallelism}, cfg.HashConcurrency)
+	if err != nil {
+		return nil, badVar("ARGON2_MEMORY", "%v", err)
+	}
+	store := accounts.NewMemoryStore(nil)
+	domains := cfg.redirectDomains()
+	svc, err := accounts.New(accounts.Config{
+		Store:              store,
+		Static:             static,
+		Tokens:             tokens,
+		Hasher:             hasher,
+		SessionTTL:         cfg.SessionTTL,
+		MaxSessionsPerUser: cfg.MaxSessionsPerUser,
+		Registration:       cfg.Registration == "open",
+		Cookie:             accounts.Cookie{Name: cfg.CookieName, Domain: cfg.CookieDomain, Secure: cfg.CookieSecure},
+		LoginURL:           cfg.LoginURL,
+		Domains:            domains,
+		Title:              cfg.Title,
+		LogoURL:            cfg.LogoURL,
+		Logger:             log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	v := verify.New(verify.Config{
+		Tokens:     tokens,
+		Sessions:   store,
+		CookieName: cfg.CookieName,
+		LoginURL:   cfg.LoginURL,
+		Domains:    domains,
+		Trusted:    trusted,
+		Logger:     log,
+	})
+	s := &server{cfg: cfg, log: log, store: store, accounts: svc, verifier: v, trusted: trusted}
+	s.handler = s.routes()
+	s.warn(domains, len(static))
+	return s, nil
+}
+
+// warn says loudly which defaults are unsafe for production.
+func (s *server) warn(domains verify.Domains, staticUsers int) {
+	if s.cfg.Registration == "open" {
+		s.log.Warn("AUTHGATE_REGISTRATION=open: anyone who can reach /register can create an account. Set it to closed and use AUTHGATE_USERS_FILE in production.")
+	}
+	if !s.cfg.CookieSecure {
+		s.log.Warn("AUTHGATE_COOKIE_SECURE=false: session cookies travel over plain HTTP.")
+	}
+	if s.cfg.LoginURL == "" {
+		s.log.Warn("AUTHGATE_LOGIN_URL is not set: /verify answers 401 without redirecting browsers to a login page.")
+	}
+	s.log.Info("authgate configured", "store", "memory", "registration", s.cfg.Registration,
+		"static_users", staticUsers, "redirect_domains", strings.Join(domains, ","), "session_ttl", s.cfg.SessionTTL.String())
+}
+
+func (s *server) serve(ctx context.Context, ln net.Listener) error {
+	hs := &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: s.cfg.ReadHeaderTimeout,
+		ReadTimeout:       s.cfg.ReadTimeout,
+		WriteTimeout:      s.cfg.WriteTimeout,
+		IdleTimeout:       s.cfg.IdleTimeout,
+		MaxHeaderBytes:    s.cfg.MaxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+	}
+	go s.sweep(ctx)
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	s.log.Info("authgate listening", "addr", ln.Addr().String())
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	s.log.Info("shutting down; finishing in-flight requests")
+	sctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
+	defer cancel()
+	if err := hs.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// sweep drops expired sessions so memory follows the live ones.
+func (s *server) sweep(ctx context.Context) {
+	ms, ok := s.store.(*accounts.MemoryStore)
+	if !ok {
+		return
+	}
+	t := time.NewTicker(time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if n := ms.Sweep(); n > 0 {
+				s.log.Debug("expired sessions swept", "count", n)
+			}
+		}
+	}
+}
+
+func (s *server) close() { _ = s.store.Close() }

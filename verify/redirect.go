@@ -1,0 +1,211 @@
+package verify
+
+import (
+	"net"
+	"net/url"
+	"strings"
+)
+
+// maxRedirectLength bounds an rd value; browsers and proxies cap URLs at a
+// few KiB and a login redirect has no reason to be longer.
+const maxRedirectLength = 2048
+
+// Domains is the set of hosts a return-to URL may point at. Each entry allows
+// the host itself and every subdomain of it ("example.com" allows
+// "app.example.com" but not "evilexample.com").
+type Domains []string
+
+// ParseDomains normalises a list of host names: lower case, no trailing dot,
+// no port, no empty entries. Entries must be plain ASCII host names or IP
+// literals.
+func ParseDomains(list []string) (Domains, error) {
+	var d Domains
+	for _, e := range list {
+		e = strings.ToLower(strings.TrimSpace(e))
+		e = strings.TrimPrefix(e, ".")
+		if e == "" {
+			continue
+		}
+		if !validHostname(e) && net.ParseIP(e) == nil {
+			return nil, &url.Error{Op: "parse", URL: e, Err: errBadHost}
+		}
+		d = append(d, e)
+	}
+	return d, nil
+}
+
+// allows reports whether host (already lower-cased and validated) is one of
+// the domains or below one.
+func (d Domains) allows(host string) bool {
+	for _, e := range d {
+		if host == e {
+			return true
+		}
+		if len(host) > len(e) && host[len(host)-len(e)-1] == '.' && strings.HasSuffix(host, e) {
+			// Subdomains only for names; "1.2.3.4" must not allow "x.1.2.3.4".
+			if net.ParseIP(e) == nil {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+type hostError string
+
+func (e hostError) Error() string { return string(e) }
+
+const errBadHost = hostError("not a valid host name")
+
+// SafeRedirect returns target if a browser following it would land on an
+// allowed host (or on the gate's own host, for a relative path), and false
+// otherwise. It is the single gate for every rd the service follows or
+// emits: /login, /logout and /verify all call it.
+//
+// The rules are strict on purpose, because browsers repair malformed URLs in
+// ways that differ from Go's parser (oauth2-proxy GHSA-4mf2-f3wh-gvf2,
+// GHSA-5x3x-cj6q-3x5h, Authelia CVE-2021-32637-style bypasses):
+//   - ASCII only, no control characters, whitespace or backslashes
+//     (browsers drop tabs/newlines and read "\" as "/");
+//   - either a path starting with exactly one "/", or an absolute URL that
+//     starts with http:// or https:// (so "https:evil.com", "///evil.com"
+//     and "javascript:" are out);
+//   - no userinfo and no "%" in the authority (no "allowed.com@evil.com",
+//     no encoded dots or slashes in a host);
+//   - a host made of letters, digits, "-" and "." only, without a trailing
+//     dot, that is not a bare number (browsers read "2130706433" as an IPv4
+//     address), and that equals an allowed domain or ends in "."+domain.
+func SafeRedirect(target string, allowed Domains) (string, bool) {
+	if target == "" || len(target) > maxRedirectLength {
+		return "", false
+	}
+	for i := 0; i < len(target); i++ {
+		c := target[i]
+		if c <= ' ' || c >= 0x7f || c == '\\' {
+			return "", false
+		}
+	}
+	if target[0] == '/' {
+		if len(target) > 1 && target[1] == '/' {
+			return "", false
+		}
+		u, err := url.Parse(target)
+		if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil {
+			return "", false
+		}
+		return target, true
+	}
+	lower := strings.ToLower(target)
+	var rest string
+	switch {
+	case strings.HasPrefix(lower, "https://"):
+		rest = target[len("https://"):]
+	case strings.HasPrefix(lower, "http://"):
+		rest = target[len("http://"):]
+	default:
+		return "", false
+	}
+	authority := rest
+	if i := strings.IndexAny(rest, "/?#"); i >= 0 {
+		authority = rest[:i]
+	}
+	if authority == "" || strings.ContainsAny(authority, "@%") {
+		return "", false
+	}
+	u, err := url.Parse(target)
+	if err != nil || u.User != nil || u.Opaque != "" || u.Host != authority {
+		return "", false
+	}
+	host := strings.ToLower(u.Hostname())
+	if port := u.Port(); port != "" && !validPort(port) {
+		return "", false
+	}
+	if net.ParseIP(host) != nil {
+		// IP literals only when the operator listed that exact address.
+		for _, d := range allowed {
+			if d == host {
+				return target, true
+			}
+		}
+		return "", false
+	}
+	if !validHostname(host) || !allowed.allows(host) {
+		return "", false
+	}
+	return target, true
+}
+
+// validHostname accepts LDH host names with at least one label, no empty
+// labels (so no trailing dot), and a last label that is not all digits or a
+// hex number, which browsers would read as an IPv4 address.
+func validHostname(h string) bool {
+	if h == "" || len(h) > 253 {
+		return false
+	}
+	labels := strings.Split(h, ".")
+	for _, l := range labels {
+		if l == "" || len(l) > 63 || l[0] == '-' || l[len(l)-1] == '-' {
+			return false
+		}
+		for i := 0; i < len(l); i++ {
+			c := l[i]
+			if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
+				return false
+			}
+		}
+	}
+	last := labels[len(labels)-1]
+	if isNumeric(last) {
+		return false
+	}
+	return true
+}
+
+// isNumeric reports whether a label would be read as a number by the WHATWG
+// URL host parser (decimal, 0x-hex or octal).
+func isNumeric(l string) bool {
+	if strings.HasPrefix(l, "0x") {
+		l = l[2:]
+		for i := 0; i < len(l); i++ {
+			c := l[i]
+			if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+				return false
+			}
+		}
+		return true
+	}
+	for i := 0; i < len(l); i++ {
+		if l[i] < '0' || l[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+func validPort(p string) bool {
+	if len(p) > 5 {
+		return false
+	}
+	n := 0
+	for i := 0; i < len(p); i++ {
+		if p[i] < '0' || p[i] > '9' {
+			return false
+		}
+		n = n*10 + int(p[i]-'0')
+	}
+	return n > 0 && n < 65536
+}
+
+// LoginRedirect builds "<loginURL>?rd=<target>" with target escaped as a
+// query value. target must already have passed SafeRedirect; if it is empty
+// the login URL is returned alone.
+func LoginRedirect(loginURL, target string) string {
+	if target == "" {
+		return loginURL
+	}
+	sep := "?"
+	if strings.Contains(loginURL, "?") {
+		sep = "&"
+	}
+	return loginURL + sep + "rd=" + url.QueryEscape(target)
+}

@@ -1,0 +1,281 @@
+package verify
+
+import (
+	"mime"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"strings"
+)
+
+// TrustedProxies is the set of peers whose forwarded headers we believe.
+// A request from anyone else is judged on its own connection alone: its
+// X-Forwarded-*, X-Original-* and X-Real-IP headers are ignored, so a client
+// that reaches the gate directly cannot claim to be someone else.
+type TrustedProxies struct {
+	prefixes []netip.Prefix
+}
+
+// DefaultTrustedProxies are loopback and the private ranges: where a
+// reverse proxy in front of the gate normally sits.
+var DefaultTrustedProxies = []string{
+	"127.0.0.0/8", "::1/128", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7",
+}
+
+// ParseTrustedProxies reads CIDR prefixes or single addresses.
+func ParseTrustedProxies(list []string) (*TrustedProxies, error) {
+	t := &TrustedProxies{}
+	for _, s := range list {
+		s = strings.TrimSpace(s)
+		if s == "" {
+			continue
+		}
+		if !strings.Contains(s, "/") {
+			a, err := netip.ParseAddr(s)
+			if err != nil {
+				return nil, err
+			}
+			t.prefixes = append(t.prefixes, netip.PrefixFrom(a, a.BitLen()))
+			continue
+		}
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return nil, err
+		}
+		t.prefixes = append(t.prefixes, p.Masked())
+	}
+	return t, nil
+}
+
+// Prefixes returns the configured ranges.
+func (t *TrustedProxies) Prefixes() []netip.Prefix { return t.prefixes }
+
+// Contains reports whether addr is a trusted proxy.
+func (t *TrustedProxies) Contains(addr netip.Addr) bool {
+	if t == nil {
+		return false
+	}
+	addr = addr.Unmap()
+	for _, p := range t.prefixes {
+		if p.Contains(addr) {
+			return true
+		}
+	}
+	return false
+}
+
+// Peer reports whether the TCP peer of r is trusted.
+func (t *TrustedProxies) Peer(r *http.Request) bool {
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil {
+		return false
+	}
+	return t.Contains(ap.Addr())
+}
+
+// Caller tells which forward-auth dialect described the original request.
+type Caller uint8
+
+const (
+	// CallerUnknown: no usable forwarded headers (or an untrusted peer).
+	CallerUnknown Caller = iota
+	// CallerForwarded: X-Forwarded-Uri without X-Original-URL, as Traefik
+	// and Caddy send. These proxies relay a 3xx answer to the browser.
+	CallerForwarded
+	// CallerOriginalURL: X-Original-URL is present, as ingress-nginx and the
+	// shipped nginx config send. nginx turns a 3xx from the gate into a
+	// 500, so these callers get 401 with Location instead.
+	CallerOriginalURL
+)
+
+// Original is the request the proxy is asking about.
+type Original struct {
+	Method string
+	Scheme string // "http" or "https"
+	Host   string // host[:port]
+	URI    string // path and query, as the client sent them
+	Caller Caller
+}
+
+// URL is the original absolute URL, or "" when it is not known.
+func (o Original) URL() string {
+	if o.Scheme == "" || o.Host == "" {
+		return ""
+	}
+	uri := o.URI
+	if uri == "" || uri[0] != '/' {
+		uri = "/" + uri
+	}
+	return o.Scheme + "://" + o.Host + uri
+}
+
+// OriginalRequest reconstructs the proxied request from the forward-auth
+// headers. Precedence: X-Forwarded-Method/Proto/Host/Uri win over
+// X-Original-URL/Method, because Traefik and Caddy overwrite the former but
+// pass a client's own X-Original-URL through untouched. When trusted is
+// false (the peer is not a trusted proxy) no header is believed.
+//
+// Malformed values never fail the request; they just leave fields empty so
+// no rd is built from them.
+func OriginalRequest(r *http.Request, trusted bool) Original {
+	if !trusted {
+		return Original{Method: r.Method, Caller: CallerUnknown}
+	}
+	h := r.Header
+	xou := first(h, "X-Original-Url")
+	if xfu := first(h, "X-Forwarded-Uri"); xfu != "" {
+		o := Original{
+			Method: first(h, "X-Forwarded-Method"),
+			Scheme: scheme(listHead(first(h, "X-Forwarded-Proto"))),
+			Host:   listHead(first(h, "X-Forwarded-Host")),
+			URI:    xfu,
+			Caller: CallerForwarded,
+		}
+		if xou != "" {
+			o.Caller = CallerOriginalURL
+		}
+		if o.Method == "" {
+			o.Method = first(h, "X-Original-Method")
+		}
+		if o.Method == "" {
+			o.Method = r.Method
+		}
+		if o.Scheme == "" || o.Host == "" {
+			// The shipped nginx config and ingress-nginx also send a full
+			// X-Original-URL; use it to fill what X-Forwarded-* left out.
+			if u, err := url.Parse(xou); err == nil && xou != "" {
+				if o.Scheme == "" {
+					o.Scheme = scheme(u.Scheme)
+				}
+				if o.Host == "" {
+					o.Host = u.Host
+				}
+			}
+		}
+		return o
+	}
+	if xou != "" {
+		o := Original{Method: first(h, "X-Original-Method"), Caller: CallerOriginalURL}
+		if o.Method == "" {
+			o.Method = r.Method
+		}
+		u, err := url.Parse(xou)
+		if err != nil || u.Host == "" {
+			return o
+		}
+		o.Scheme = scheme(u.Scheme)
+		o.Host = u.Host
+		o.URI = u.RequestURI()
+		return o
+	}
+	return Original{Method: r.Method, Caller: CallerUnknown}
+}
+
+// first returns the first value of a canonical header key without the
+// allocation Header.Get would make for a non-canonical key.
+func first(h http.Header, key string) string {
+	if v := h[key]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
+}
+
+// listHead takes the first element of a comma list ("https, http" from
+// chained proxies: the first is closest to the client).
+func listHead(v string) string {
+	if i := strings.IndexByte(v, ','); i >= 0 {
+		v = v[:i]
+	}
+	return strings.TrimSpace(v)
+}
+
+func scheme(s string) string {
+	switch strings.ToLower(s) {
+	case "https":
+		return "https"
+	case "http":
+		return "http"
+	}
+	return ""
+}
+
+// IsNavigation reports whether the original request is a browser loading a
+// page, the only kind of request worth redirecting to a login page. API
+// calls, XHR/fetch, WebSocket upgrades and requests that carried a bearer
+// token get a 401 instead, which their clients can act on.
+func IsNavigation(r *http.Request, o Original) bool {
+	if o.Method != http.MethodGet && o.Method != http.MethodHead {
+		return false
+	}
+	h := r.Header
+	if first(h, "X-Requested-With") != "" {
+		return false
+	}
+	if strings.EqualFold(first(h, "Upgrade"), "websocket") {
+		return false
+	}
+	if hasScheme(first(h, "Authorization"), "Bearer") {
+		return false
+	}
+	if first(h, "Sec-Fetch-Mode") == "navigate" {
+		return true
+	}
+	return prefersHTML(strings.Join(h["Accept"], ","))
+}
+
+// prefersHTML reports whether an Accept header names text/html explicitly
+// with a q-value at least as high as every other media range. "*/*" alone
+// (curl, most HTTP libraries) is not a preference for HTML.
+func prefersHTML(accept string) bool {
+	htmlQ, best := -1.0, 0.0
+	for _, part := range strings.Split(accept, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		mt, params, err := mime.ParseMediaType(part)
+		if err != nil {
+			continue
+		}
+		q := 1.0
+		if qs, ok := params["q"]; ok {
+			q = parseQ(qs)
+		}
+		if mt == "text/html" || mt == "application/xhtml+xml" {
+			if q > htmlQ {
+				htmlQ = q
+			}
+		} else if q > best {
+			best = q
+		}
+	}
+	return htmlQ > 0 && htmlQ >= best
+}
+
+// parseQ reads an RFC 9110 qvalue ("0", "0.5", "1.000"); anything else is 0.
+func parseQ(s string) float64 {
+	if s == "" || len(s) > 5 {
+		return 0
+	}
+	if s[0] == '1' {
+		return 1
+	}
+	if s[0] != '0' {
+		return 0
+	}
+	q, scale := 0.0, 0.1
+	for i := 2; i < len(s); i++ {
+		if s[1] != '.' || s[i] < '0' || s[i] > '9' {
+			return 0
+		}
+		q += float64(s[i]-'0') * scale
+		scale /= 10
+	}
+	return q
+}
+
+// hasScheme reports whether an Authorization value uses the given scheme
+// (case-insensitive, RFC 9110 §11.1).
+func hasScheme(auth, scheme string) bool {
+	return len(auth) > len(scheme) && auth[len(scheme)] == ' ' && strings.EqualFold(auth[:len(scheme)], scheme)
+}

@@ -1,0 +1,298 @@
+package verify
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+)
+
+// SessionChecker answers "is this session still live?". It is the only
+// thing /verify needs from the session store. ok=false with a nil error
+// means the session is gone (logged out, expired, evicted); a non-nil error
+// means the store could not answer, and the request is refused all the same.
+type SessionChecker interface {
+	SessionLive(ctx context.Context, id, user string) (ok bool, err error)
+}
+
+// Identity is what /verify tells the proxy about an allowed request.
+type Identity struct {
+	User   string
+	Email  string
+	Name   string
+	Groups []string
+}
+
+// BasicChecker checks HTTP Basic credentials sent straight to /verify (curl,
+// CI clients). ok=false means wrong credentials; err means the check could
+// not be made (for example the account is locked) and carries the status.
+type BasicChecker interface {
+	CheckBasic(ctx context.Context, r *http.Request, user, password string) (id Identity, ok bool, err error)
+}
+
+// LockedError says an account or client is locked out after too many
+// failures; /verify answers 429 with Retry-After.
+type LockedError struct {
+	RetryAfter time.Duration
+}
+
+func (e *LockedError) Error() string {
+	return fmt.Sprintf("too many failed attempts; retry in %s", e.RetryAfter.Round(time.Second))
+}
+
+// Identity headers. They are set on every answer that lets a request pass,
+// empty when unknown, so a proxy that copies them always overwrites whatever
+// a client sent under the same names.
+const (
+	HeaderUser   = "Remote-User"
+	HeaderEmail  = "Remote-Email"
+	HeaderName   = "Remote-Name"
+	HeaderGroups = "Remote-Groups"
+)
+
+// Config is what a Verifier needs. Tokens and Sessions are required.
+type Config struct {
+	Tokens     *Tokens
+	Sessions   SessionChecker
+	Basic      BasicChecker // nil: Basic credentials are not accepted
+	CookieName string
+	// LoginURL is the public login page; without it the gate never
+	// redirects and never sends Location.
+	LoginURL string
+	// Domains limits which original URLs are put into rd.
+	Domains Domains
+	// Trusted decides whose forwarded headers are read.
+	Trusted *TrustedProxies
+	Logger  *slog.Logger
+}
+
+// Verifier serves /verify.
+type Verifier struct {
+	cfg     Config
+	log     *slog.Logger
+	wwwAuth []string
+}
+
+// New builds a Verifier.
+func New(cfg Config) *Verifier {
+	if cfg.CookieName == "" {
+		cfg.CookieName = "authgate_session"
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Verifier{cfg: cfg, log: log, wwwAuth: []string{`Bearer realm="authgate"`}}
+}
+
+var (
+	bodyUnauthorized = []byte(`{"error":"unauthorized"}` + "\n")
+	bodyForbidden    = []byte(`{"error":"forbidden"}` + "\n")
+)
+
+// Handle is the /verify endpoint. Every path out of it is 200, 302, 401 or
+// 403: a panic or a store failure is a refusal, never a pass and never a
+// 5xx (nginx would turn a 5xx into an error page without a login redirect).
+func (v *Verifier) Handle(c echo.Context) (err error) {
+	r := c.Request()
+	defer func() {
+		if p := recover(); p != nil {
+			v.log.Error("verify: recovered from panic; request refused", "panic", p)
+			err = v.unauthorized(c, r)
+		}
+	}()
+
+	id, status := v.authenticate(r)
+	if status != http.StatusOK {
+		if status == http.StatusTooManyRequests {
+			return c.JSONBlob(status, []byte(`{"error":"too many failed attempts"}`+"\n"))
+		}
+		return v.unauthorized(c, r)
+	}
+	if r.URL.RawQuery != "" {
+		p := parsePolicy(r.URL.RawQuery)
+		if !p.allows(id) {
+			return c.JSONBlob(http.StatusForbidden, bodyForbidden)
+		}
+	}
+	h := c.Response().Header()
+	h[HeaderUser] = []string{id.User}
+	h[HeaderEmail] = []string{id.Email}
+	h[HeaderName] = []string{id.Name}
+	h[HeaderGroups] = []string{strings.Join(id.Groups, ",")}
+	return c.NoContent(http.StatusOK)
+}
+
+// authenticate finds credentials in the request: a bearer token, else
+// Basic credentials, else the session cookie. A request that presents a
+// bearer token is judged on that token alone, never on a cookie beside it.
+func (v *Verifier) authenticate(r *http.Request) (Identity, int) {
+	auth := first(r.Header, "Authorization")
+	var raw string
+	switch {
+	case hasScheme(auth, "Bearer"):
+		raw = strings.TrimSpace(auth[len("Bearer "):])
+	case hasScheme(auth, "Basic") && v.cfg.Basic != nil:
+		user, pass, ok := r.BasicAuth()
+		if !ok {
+			return Identity{}, http.StatusUnauthorized
+		}
+		id, ok, err := v.cfg.Basic.CheckBasic(r.Context(), r, user, pass)
+		if err != nil {
+			var locked *LockedError
+			if errors.As(err, &locked) {
+				return Identity{}, http.StatusTooManyRequests
+			}
+			v.log.Warn("verify: basic credentials could not be checked; request refused", "err", err)
+			return Identity{}, http.StatusUnauthorized
+		}
+		if !ok {
+			return Identity{}, http.StatusUnauthorized
+		}
+		return id, http.StatusOK
+	default:
+		ck, err := r.Cookie(v.cfg.CookieName)
+		if err != nil {
+			return Identity{}, http.StatusUnauthorized
+		}
+		raw = ck.Value
+	}
+	if raw == "" {
+		return Identity{}, http.StatusUnauthorized
+	}
+	claims, err := v.cfg.Tokens.Parse(raw)
+	if err != nil {
+		v.log.Debug("verify: token refused", "reason", err)
+		return Identity{}, http.StatusUnauthorized
+	}
+	live, err := v.cfg.Sessions.SessionLive(r.Context(), claims.ID, claims.Subject)
+	if err != nil {
+		v.log.Warn("verify: session store unavailable; request refused", "err", err)
+		return Identity{}, http.StatusUnauthorized
+	}
+	if !live {
+		return Identity{}, http.StatusUnauthorized
+	}
+	return Identity{User: claims.Subject, Email: claims.Email, Name: claims.Name, Groups: claims.Groups}, http.StatusOK
+}
+
+// unauthorized answers a request without valid credentials: 302 to the
+// login page for a browser navigation relayed by a proxy that forwards
+// redirects (Traefik, Caddy), otherwise 401, with Location when a login URL
+// is configured so nginx can redirect from error_page.
+func (v *Verifier) unauthorized(c echo.Context, r *http.Request) error {
+	h := c.Response().Header()
+	h["Www-Authenticate"] = v.wwwAuth
+	if v.cfg.LoginURL == "" {
+		return c.JSONBlob(http.StatusUnauthorized, bodyUnauthorized)
+	}
+	o := OriginalRequest(r, v.cfg.Trusted.Peer(r))
+	rd, _ := SafeRedirect(o.URL(), v.cfg.Domains)
+	loc := LoginRedirect(v.cfg.LoginURL, rd)
+	h["Location"] = []string{loc}
+
+	redirect := o.Caller == CallerForwarded && IsNavigation(r, o)
+	if r.URL.RawQuery != "" {
+		switch parsePolicy(r.URL.RawQuery).onFail {
+		case onFail401:
+			redirect = false
+		case onFailRedirect:
+			// Only where the proxy relays a 3xx: nginx would make it a 500.
+			redirect = o.Caller != CallerOriginalURL
+		}
+	}
+	if redirect {
+		return c.NoContent(http.StatusFound)
+	}
+	return c.JSONBlob(http.StatusUnauthorized, bodyUnauthorized)
+}
+
+type onFail uint8
+
+const (
+	onFailAuto onFail = iota
+	onFailRedirect
+	onFail401
+)
+
+// policy is the per-location restriction carried in the verify URL's query
+// (?groups=a,b&users=x,y&on_fail=401). Every parameter can only narrow
+// access: repeated parameters must all be satisfied, because a proxy such as
+// Caddy appends the client's own query string to the verify URL and a client
+// must never be able to widen what the operator configured.
+type policy struct {
+	groups [][]string // each inner list: member of any; all lists must match
+	users  [][]string
+	onFail onFail
+}
+
+func parsePolicy(rawQuery string) policy {
+	var p policy
+	q, _ := url.ParseQuery(rawQuery) // a malformed pair is dropped, the rest still applies
+	for _, v := range q["groups"] {
+		p.groups = append(p.groups, splitList(v))
+	}
+	for _, v := range q["users"] {
+		p.users = append(p.users, splitList(v))
+	}
+	for _, v := range q["on_fail"] {
+		switch v {
+		case "401":
+			p.onFail = onFail401
+		case "redirect":
+			if p.onFail != onFail401 {
+				p.onFail = onFailRedirect
+			}
+		}
+	}
+	return p
+}
+
+// splitList returns the non-empty, trimmed, lower-cased entries of a comma
+// list. User names are case-folded at registration; group names are
+// compared case-insensitively as well so "Admins" in a proxy config matches.
+func splitList(v string) []string {
+	var out []string
+	for _, e := range strings.Split(v, ",") {
+		if e = strings.TrimSpace(e); e != "" {
+			out = append(out, strings.ToLower(e))
+		}
+	}
+	if out == nil {
+		// "groups=" names nobody: it must not be read as "no restriction",
+		// or a client could add it to look like a satisfied condition.
+		out = []string{}
+	}
+	return out
+}
+
+func (p policy) allows(id Identity) bool {
+	for _, any := range p.users {
+		if !containsFold(any, []string{id.User}) {
+			return false
+		}
+	}
+	for _, any := range p.groups {
+		if !containsFold(any, id.Groups) {
+			return false
+		}
+	}
+	return true
+}
+
+func containsFold(want, have []string) bool {
+	for _, w := range want {
+		for _, h := range have {
+			if strings.EqualFold(w, h) {
+				return true
+			}
+		}
+	}
+	return false
+}
