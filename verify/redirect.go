@@ -3,6 +3,7 @@ package verify
 import (
 	"net"
 	"net/url"
+	"regexp"
 	"strings"
 )
 
@@ -51,6 +52,13 @@ func (d Domains) allows(host string) bool {
 	return false
 }
 
+// dotSegments finds "//", "/./" and "/../" (and a trailing "/." or "/..")
+// anywhere in a relative target, query included. A same-host path never
+// needs them, and they are the raw material of redirect bypasses that rely
+// on a later normalisation step or on an app that echoes a query parameter
+// into its own redirect (oauth2-proxy's invalidRedirectRegex, same idea).
+var dotSegments = regexp.MustCompile(`/(\.{1,2})?/|/\.{1,2}$`)
+
 type hostError string
 
 func (e hostError) Error() string { return string(e) }
@@ -89,6 +97,9 @@ func SafeRedirect(target string, allowed Domains) (string, bool) {
 		if len(target) > 1 && target[1] == '/' {
 			return "", false
 		}
+		if dotSegments.MatchString(target) {
+			return "", false
+		}
 		u, err := url.Parse(target)
 		if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil {
 			return "", false
@@ -109,7 +120,7 @@ func SafeRedirect(target string, allowed Domains) (string, bool) {
 	if i := strings.IndexAny(rest, "/?#"); i >= 0 {
 		authority = rest[:i]
 	}
-	if authority == "" || strings.ContainsAny(authority, "@%") {
+	if authority == "" || strings.ContainsAny(authority, "@%") || strings.HasSuffix(authority, ":") {
 		return "", false
 	}
 	u, err := url.Parse(target)

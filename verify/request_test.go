@@ -1,0 +1,148 @@
+package verify
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+)
+
+func TestOriginalRequest(t *testing.T) {
+	cases := []struct {
+		name    string
+		hdr     map[string]string
+		trusted bool
+		want    Original
+	}{
+		{"traefik", map[string]string{"X-Forwarded-Method": "POST", "X-Forwarded-Proto": "https", "X-Forwarded-Host": "app.example.com", "X-Forwarded-Uri": "/a?b=c"}, true,
+			Original{Method: "POST", Scheme: "https", Host: "app.example.com", URI: "/a?b=c", Caller: CallerForwarded}},
+		{"client X-Original-URL never outranks X-Forwarded-*", map[string]string{"X-Forwarded-Proto": "https", "X-Forwarded-Host": "app.example.com", "X-Forwarded-Uri": "/a", "X-Original-Url": "https://evil.com/x"}, true,
+			Original{Method: "GET", Scheme: "https", Host: "app.example.com", URI: "/a", Caller: CallerOriginalURL}},
+		{"ingress-nginx", map[string]string{"X-Original-Url": "https://app.example.com/p?q=1", "X-Original-Method": "DELETE", "X-Forwarded-Proto": ""}, true,
+			Original{Method: "DELETE", Scheme: "https", Host: "app.example.com", URI: "/p?q=1", Caller: CallerOriginalURL}},
+		{"chained proto list", map[string]string{"X-Forwarded-Proto": "https, http", "X-Forwarded-Host": "a.example.com", "X-Forwarded-Uri": "/"}, true,
+			Original{Method: "GET", Scheme: "https", Host: "a.example.com", URI: "/", Caller: CallerForwarded}},
+		{"unknown scheme left empty", map[string]string{"X-Forwarded-Proto": "gopher", "X-Forwarded-Host": "a.example.com", "X-Forwarded-Uri": "/"}, true,
+			Original{Method: "GET", Host: "a.example.com", URI: "/", Caller: CallerForwarded}},
+		{"untrusted peer", map[string]string{"X-Forwarded-Proto": "https", "X-Forwarded-Host": "app.example.com", "X-Forwarded-Uri": "/a"}, false,
+			Original{Method: "GET", Caller: CallerUnknown}},
+		{"nothing", nil, true, Original{Method: "GET", Caller: CallerUnknown}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r := httptest.NewRequest("GET", "/verify", nil)
+			for k, v := range tc.hdr {
+				r.Header.Set(k, v)
+			}
+			if got := OriginalRequest(r, tc.trusted); got != tc.want {
+				t.Fatalf("got %+v\nwant %+v", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestTrustedProxies(t *testing.T) {
+	tp, err := ParseTrustedProxies([]string{"10.0.0.0/8", "192.0.2.7", "::1/128"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for addr, want := range map[string]bool{
+		"10.1.2.3": true, "192.0.2.7": true, "192.0.2.8": false, "::1": true,
+		"::ffff:10.0.0.1": true, "203.0.113.1": false, "127.0.0.1": false,
+	} {
+		if got := tp.Contains(netip.MustParseAddr(addr)); got != want {
+			t.Errorf("Contains(%s) = %v", addr, got)
+		}
+	}
+	if _, err := ParseTrustedProxies([]string{"10.0.0.0/33"}); err == nil {
+		t.Error("accepted a bad prefix")
+	}
+	r := httptest.NewRequest("GET", "/", nil)
+	r.RemoteAddr = "garbage"
+	if tp.Peer(r) {
+		t.Error("trusted an unparsable peer")
+	}
+}
+
+func TestPrefersHTML(t *testing.T) {
+	for accept, want := range map[string]bool{
+		browserAccept:                       true,
+		"text/html":                         true,
+		"*/*":                               false,
+		"":                                  false,
+		"application/json":                  false,
+		"application/json;q=0.9, text/html": true,
+		"text/html;q=0.1, application/json": false,
+		"text/html;q=0.5, */*;q=0.5":        true,
+		"text/html;q=abc":                   false,
+		"text/html;q=1.000":                 true,
+		"application/xhtml+xml, */*;q=0.1":  true,
+		"text/html;;;, image/png;q=0.9":     false,
+		strings.Repeat("text/plain,", 100):  false,
+	} {
+		if got := prefersHTML(accept); got != want {
+			t.Errorf("prefersHTML(%q) = %v, want %v", accept, got, want)
+		}
+	}
+}
+
+// FuzzOriginalRequest feeds arbitrary forwarded headers through the parts
+// of /verify that read them: nothing panics, and any rd the gate would put
+// into a Location points at an allowed host.
+func FuzzOriginalRequest(f *testing.F) {
+	f.Add("GET", "https", "app.example.com", "/a?b=c", "", "text/html")
+	f.Add("", "", "", "", "https://app.example.com/x", "*/*")
+	f.Add("POST", "http, https", "evil.com", "//evil.com", "::", "text/html;q=0")
+	f.Add("GET", "HTTPS", "app.example.com:443", "\\evil", "%zz", "text/html;q=0.")
+	allowed := Domains{"example.com"}
+	f.Fuzz(func(t *testing.T, method, proto, host, uri, xou, accept string) {
+		r := httptest.NewRequest("GET", "/verify", nil)
+		r.RemoteAddr = "127.0.0.1:1"
+		r.Header = http.Header{
+			"X-Forwarded-Method": {method}, "X-Forwarded-Proto": {proto}, "X-Forwarded-Host": {host},
+			"X-Forwarded-Uri": {uri}, "X-Original-Url": {xou}, "Accept": {accept},
+		}
+		if uri == "" {
+			delete(r.Header, "X-Forwarded-Uri")
+		}
+		o := OriginalRequest(r, true)
+		_ = IsNavigation(r, o)
+		rd, ok := SafeRedirect(o.URL(), allowed)
+		if !ok {
+			return
+		}
+		h, _ := browserHost(rd)
+		if h != "example.com" && !strings.HasSuffix(h, ".example.com") {
+			t.Fatalf("rd %q from headers leads to %q", rd, h)
+		}
+	})
+}
+
+// FuzzTokenParse: arbitrary strings in the token slot never panic and are
+// never accepted (the fuzzer cannot know the key).
+func FuzzTokenParse(f *testing.F) {
+	tokens, _ := NewTokens("authgate", testSecret, nil, nil)
+	c := claimsFor("alice", "s1")
+	c.IssuedAt = jwt.NewNumericDate(time.Now())
+	c.ExpiresAt = jwt.NewNumericDate(time.Now().Add(time.Hour))
+	good, _ := tokens.Sign(c)
+	if _, err := tokens.Parse(good); err != nil {
+		f.Fatal(err)
+	}
+	f.Add(good)
+	f.Add("eyJhbGciOiJub25lIn0.eyJzdWIiOiJhIn0.")
+	f.Add("a.b.c")
+	f.Add("")
+	f.Fuzz(func(t *testing.T, raw string) {
+		claims, err := tokens.Parse(raw)
+		if err == nil && raw != good {
+			// A different string decoding to a valid token would break the
+			// one-string-one-token rule the token cache relies on.
+			t.Fatalf("accepted %q as %+v", raw, claims)
+		}
+	})
+}
