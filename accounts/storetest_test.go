@@ -1,0 +1,172 @@
+package accounts
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+)
+
+// storeConformance is the suite every Store implementation must pass. Each
+// implementation's test calls it with a constructor for a fresh, empty
+// store whose clock is *now.
+func storeConformance(t *testing.T, newStore func(t *testing.T, now *time.Time) Store) {
+	ctx := context.Background()
+	base := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
+
+	t.Run("users", func(t *testing.T) {
+		now := base
+		s := newStore(t, &now)
+		u := User{Name: "alice", Hash: "$argon2id$x", Email: "a@example.com", Display: "Alice", Groups: []string{"admins"}, Created: base}
+		if err := s.CreateUser(ctx, u); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.CreateUser(ctx, User{Name: "alice", Hash: "other"}); !errors.Is(err, ErrUserExists) {
+			t.Fatalf("second CreateUser = %v, want ErrUserExists", err)
+		}
+		got, err := s.User(ctx, "alice")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Name != u.Name || got.Hash != u.Hash || got.Email != u.Email || got.Display != u.Display || len(got.Groups) != 1 || got.Groups[0] != "admins" || !got.Created.Equal(base) {
+			t.Fatalf("User = %+v, want %+v", got, u)
+		}
+		if _, err := s.User(ctx, "bob"); !errors.Is(err, ErrUserNotFound) {
+			t.Fatalf("User(bob) = %v, want ErrUserNotFound", err)
+		}
+	})
+
+	t.Run("concurrent create of one name", func(t *testing.T) {
+		now := base
+		s := newStore(t, &now)
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		ok := 0
+		for i := 0; i < 32; i++ {
+			wg.Add(1)
+			go func(i int) {
+				defer wg.Done()
+				err := s.CreateUser(ctx, User{Name: "carol", Hash: fmt.Sprint(i)})
+				if err == nil {
+					mu.Lock()
+					ok++
+					mu.Unlock()
+				} else if !errors.Is(err, ErrUserExists) {
+					t.Error(err)
+				}
+			}(i)
+		}
+		wg.Wait()
+		if ok != 1 {
+			t.Fatalf("%d creations succeeded, want exactly 1", ok)
+		}
+	})
+
+	t.Run("sessions", func(t *testing.T) {
+		now := base
+		s := newStore(t, &now)
+		sess := Session{ID: "s1", User: "alice", Created: base, Expires: base.Add(time.Hour)}
+		if err := s.CreateSession(ctx, sess, 10); err != nil {
+			t.Fatal(err)
+		}
+		live := func(id, user string) bool {
+			t.Helper()
+			ok, err := s.SessionLive(ctx, id, user)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return ok
+		}
+		if !live("s1", "alice") {
+			t.Fatal("new session not live")
+		}
+		if live("s1", "bob") {
+			t.Fatal("session live for another user")
+		}
+		if live("nope", "alice") {
+			t.Fatal("unknown session live")
+		}
+		now = base.Add(time.Hour)
+		if live("s1", "alice") {
+			t.Fatal("session live at its expiry")
+		}
+		now = base
+		if err := s.DeleteSession(ctx, "s1"); err != nil {
+			t.Fatal(err)
+		}
+		if live("s1", "alice") {
+			t.Fatal("deleted session live")
+		}
+		if err := s.DeleteSession(ctx, "s1"); err != nil {
+			t.Fatalf("deleting twice: %v", err)
+		}
+	})
+
+	t.Run("logout ends only that session", func(t *testing.T) {
+		now := base
+		s := newStore(t, &now)
+		for _, id := range []string{"a", "b"} {
+			if err := s.CreateSession(ctx, Session{ID: id, User: "alice", Created: base, Expires: base.Add(time.Hour)}, 10); err != nil {
+				t.Fatal(err)
+			}
+		}
+		_ = s.DeleteSession(ctx, "a")
+		if ok, _ := s.SessionLive(ctx, "b", "alice"); !ok {
+			t.Fatal("other session ended too")
+		}
+	})
+
+	t.Run("per-user cap ends the oldest", func(t *testing.T) {
+		now := base
+		s := newStore(t, &now)
+		for i := 0; i < 5; i++ {
+			now = base.Add(time.Duration(i) * time.Second)
+			id := fmt.Sprintf("s%d", i)
+			if err := s.CreateSession(ctx, Session{ID: id, User: "alice", Created: now, Expires: now.Add(time.Hour)}, 3); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for i, want := range []bool{false, false, true, true, true} {
+			if ok, _ := s.SessionLive(ctx, fmt.Sprintf("s%d", i), "alice"); ok != want {
+				t.Errorf("s%d live = %v, want %v", i, ok, want)
+			}
+		}
+		if err := s.CreateSession(ctx, Session{ID: "bob1", User: "bob", Created: now, Expires: now.Add(time.Hour)}, 3); err != nil {
+			t.Fatal(err)
+		}
+		if ok, _ := s.SessionLive(ctx, "s4", "alice"); !ok {
+			t.Error("another user's login ended alice's session")
+		}
+	})
+
+	t.Run("ping", func(t *testing.T) {
+		now := base
+		if err := newStore(t, &now).Ping(ctx); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+func TestMemoryStoreConformance(t *testing.T) {
+	storeConformance(t, func(t *testing.T, now *time.Time) Store {
+		return NewMemoryStore(func() time.Time { return *now })
+	})
+}
+
+func TestMemoryStoreSweep(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	s := NewMemoryStore(func() time.Time { return now })
+	ctx := context.Background()
+	for i := 0; i < 100; i++ {
+		_ = s.CreateSession(ctx, Session{ID: fmt.Sprint(i), User: fmt.Sprint("u", i%7), Expires: now.Add(time.Duration(i) * time.Minute)}, 100)
+	}
+	now = now.Add(50 * time.Minute)
+	if n := s.Sweep(); n != 51 {
+		t.Fatalf("swept %d, want 51", n)
+	}
+	if n := s.Sessions(); n != 49 {
+		t.Fatalf("%d sessions left, want 49", n)
+	}
+}
