@@ -21,7 +21,7 @@ func TestCanonicalUsername(t *testing.T) {
 		{"Alice", "alice", false},
 		{"ALICE", "alice", false},
 		{"  alice  ", "alice", false},
-		{"ａｌｉｃｅ", "alice", false},   // fullwidth
+		{"ａｌｉｃｅ", "alice", false},       // fullwidth
 		{"al\u200bice", "alice", false}, // zero-width space
 		{"\ufeffalice", "alice", false},
 		{"Straße", "strasse", false},

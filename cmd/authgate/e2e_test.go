@@ -1,0 +1,332 @@
+package main
+
+import (
+	"bufio"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+)
+
+// binary builds cmd/authgate once per test run: the end-to-end tests run
+// the real program, not a handler in the test process.
+func binary(tb testing.TB) string {
+	tb.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "authgate-e2e-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "authgate")
+		out, err := exec.Command("go", "build", "-race", "-o", binPath, ".").CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		tb.Fatal(buildErr)
+	}
+	return binPath
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binPath != "" {
+		_ = os.RemoveAll(filepath.Dir(binPath))
+	}
+	os.Exit(code)
+}
+
+type gate struct {
+	cmd  *exec.Cmd
+	base string
+	logs *strings.Builder
+	mu   *sync.Mutex
+	done chan error
+}
+
+var listenRE = regexp.MustCompile(`msg="authgate listening" addr=(\S+)`)
+
+// startGate runs the binary on a free loopback port and waits until it
+// listens. It is killed when the test ends.
+func startGate(tb testing.TB, env ...string) *gate {
+	tb.Helper()
+	cmd := exec.Command(binary(tb))
+	cmd.Env = append([]string{
+		"PATH=" + os.Getenv("PATH"),
+		"AUTHGATE_LISTEN=127.0.0.1:0",
+		"AUTHGATE_ARGON2_MEMORY=1024", "AUTHGATE_ARGON2_TIME=1",
+		"AUTHGATE_COOKIE_SECURE=false",
+	}, env...)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		tb.Fatal(err)
+	}
+	g := &gate{cmd: cmd, logs: &strings.Builder{}, mu: &sync.Mutex{}, done: make(chan error, 1)}
+	addr := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			line := sc.Text()
+			g.mu.Lock()
+			g.logs.WriteString(line + "\n")
+			g.mu.Unlock()
+			if m := listenRE.FindStringSubmatch(line); m != nil {
+				addr <- m[1]
+			}
+		}
+		g.done <- cmd.Wait()
+	}()
+	tb.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		if tb.Failed() {
+			tb.Logf("gate logs:\n%s", g.Logs())
+		}
+	})
+	select {
+	case a := <-addr:
+		g.base = "http://" + a
+	case err := <-g.done:
+		tb.Fatalf("gate exited: %v\n%s", err, g.Logs())
+	case <-time.After(30 * time.Second):
+		tb.Fatalf("gate did not start\n%s", g.Logs())
+	}
+	return g
+}
+
+func (g *gate) Logs() string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.logs.String()
+}
+
+var noRedirect = &http.Client{
+	Timeout:       30 * time.Second,
+	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+}
+
+func (g *gate) do(tb testing.TB, method, path, ctype, body string, hdr map[string]string) (*http.Response, string) {
+	tb.Helper()
+	req, err := http.NewRequest(method, g.base+path, strings.NewReader(body))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if ctype != "" {
+		req.Header.Set("Content-Type", ctype)
+	}
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
+	resp, err := noRedirect.Do(req)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp, string(b)
+}
+
+func TestEndToEnd(t *testing.T) {
+	g := startGate(t, "AUTHGATE_SECRET="+goodSecret, "AUTHGATE_LOGIN_URL=https://auth.example.com/login", "AUTHGATE_COOKIE_DOMAIN=example.com")
+
+	resp, body := g.do(t, "POST", "/register", "application/json", `{"username":"Alice","password":"correct horse battery","email":"alice@example.com"}`, nil)
+	if resp.StatusCode != 201 || !strings.Contains(body, `"username":"alice"`) {
+		t.Fatalf("register: %d %s", resp.StatusCode, body)
+	}
+	resp, body = g.do(t, "POST", "/login", "application/json", `{"username":"alice","password":"correct horse battery"}`, nil)
+	if resp.StatusCode != 200 {
+		t.Fatalf("login: %d %s", resp.StatusCode, body)
+	}
+	var tok struct {
+		AccessToken string `json:"access_token"`
+	}
+	_ = json.Unmarshal([]byte(body), &tok)
+	var cookie *http.Cookie
+	for _, c := range resp.Cookies() {
+		if c.Name == "authgate_session" {
+			cookie = c
+		}
+	}
+	if tok.AccessToken == "" || cookie == nil || cookie.Value != tok.AccessToken {
+		t.Fatalf("login gave token %q and cookie %+v", tok.AccessToken, cookie)
+	}
+
+	for name, hdr := range map[string]map[string]string{
+		"bearer": {"Authorization": "Bearer " + tok.AccessToken},
+		"cookie": {"Cookie": "authgate_session=" + cookie.Value},
+	} {
+		resp, _ := g.do(t, "GET", "/verify", "", "", hdr)
+		if resp.StatusCode != 200 || resp.Header.Get("Remote-User") != "alice" || resp.Header.Get("Remote-Email") != "alice@example.com" {
+			t.Fatalf("verify %s: %d %v", name, resp.StatusCode, resp.Header)
+		}
+	}
+
+	// A browser navigation relayed by Traefik/Caddy is sent to the login page.
+	resp, _ = g.do(t, "GET", "/verify", "", "", map[string]string{
+		"X-Forwarded-Proto": "https", "X-Forwarded-Host": "app.example.com", "X-Forwarded-Uri": "/reports", "Accept": "text/html",
+	})
+	if resp.StatusCode != 302 || resp.Header.Get("Location") != "https://auth.example.com/login?rd=https%3A%2F%2Fapp.example.com%2Freports" {
+		t.Fatalf("navigation: %d %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+
+	resp, _ = g.do(t, "POST", "/logout", "", "", map[string]string{"Authorization": "Bearer " + tok.AccessToken})
+	if resp.StatusCode != 204 {
+		t.Fatalf("logout: %d", resp.StatusCode)
+	}
+	for _, hdr := range []map[string]string{
+		{"Authorization": "Bearer " + tok.AccessToken},
+		{"Cookie": "authgate_session=" + cookie.Value},
+	} {
+		resp, _ := g.do(t, "GET", "/verify", "", "", hdr)
+		if resp.StatusCode != 401 || resp.Header.Get("Remote-User") != "" {
+			t.Fatalf("verify after logout: %d", resp.StatusCode)
+		}
+	}
+	if strings.Contains(g.Logs(), tok.AccessToken) || strings.Contains(g.Logs(), "correct horse battery") {
+		t.Fatal("a token or password reached the log")
+	}
+}
+
+func TestRestartEndsSessions(t *testing.T) {
+	env := []string{"AUTHGATE_SECRET=" + goodSecret}
+	g := startGate(t, env...)
+	g.do(t, "POST", "/register", "application/json", `{"username":"bob","password":"correct horse battery"}`, nil)
+	_, body := g.do(t, "POST", "/login", "application/json", `{"username":"bob","password":"correct horse battery"}`, nil)
+	var tok struct {
+		AccessToken string `json:"access_token"`
+	}
+	_ = json.Unmarshal([]byte(body), &tok)
+	_ = g.cmd.Process.Kill()
+	g2 := startGate(t, env...)
+	resp, _ := g2.do(t, "GET", "/verify", "", "", map[string]string{"Authorization": "Bearer " + tok.AccessToken})
+	if resp.StatusCode != 401 {
+		t.Fatalf("token from before the restart: %d, want 401", resp.StatusCode)
+	}
+}
+
+func TestUsersFileAndHashPassword(t *testing.T) {
+	cmd := exec.Command(binary(t), "hash-password")
+	cmd.Env = []string{"AUTHGATE_ARGON2_MEMORY=1024", "AUTHGATE_ARGON2_TIME=1"}
+	cmd.Stdin = strings.NewReader("static password 1\n")
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("hash-password: %v", err)
+	}
+	hash := strings.TrimSpace(string(out))
+	if !strings.HasPrefix(hash, "$argon2id$v=19$m=1024,t=1,p=1$") {
+		t.Fatalf("hash-password printed %q", hash)
+	}
+	file := filepath.Join(t.TempDir(), "users")
+	if err := os.WriteFile(file, []byte("# ops\nRoot:"+hash+":admins,ops\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	g := startGate(t, "AUTHGATE_USERS_FILE="+file, "AUTHGATE_REGISTRATION=closed")
+	resp, body := g.do(t, "POST", "/login", "", "", map[string]string{"Authorization": "Basic " + basicAuth("root", "static password 1")})
+	if resp.StatusCode != 200 {
+		t.Fatalf("static user login: %d %s", resp.StatusCode, body)
+	}
+	var tok struct {
+		AccessToken string `json:"access_token"`
+	}
+	_ = json.Unmarshal([]byte(body), &tok)
+	resp, _ = g.do(t, "GET", "/verify?groups=admins", "", "", map[string]string{"Authorization": "Bearer " + tok.AccessToken})
+	if resp.StatusCode != 200 || resp.Header.Get("Remote-Groups") != "admins,ops" {
+		t.Fatalf("verify static user: %d %q", resp.StatusCode, resp.Header.Get("Remote-Groups"))
+	}
+	resp, body = g.do(t, "POST", "/register", "application/json", `{"username":"x","password":"correct horse battery"}`, nil)
+	if resp.StatusCode != 403 || !strings.Contains(body, `"error"`) {
+		t.Fatalf("closed registration: %d %s", resp.StatusCode, body)
+	}
+
+	// No password on stdin is an error, and a password is never taken
+	// from the command line.
+	cmd = exec.Command(binary(t), "hash-password")
+	cmd.Stdin = strings.NewReader("")
+	if err := cmd.Run(); err == nil {
+		t.Fatal("hash-password without input succeeded")
+	}
+}
+
+func basicAuth(u, p string) string { return base64.StdEncoding.EncodeToString([]byte(u + ":" + p)) }
+
+func TestLimits(t *testing.T) {
+	g := startGate(t, "AUTHGATE_BODY_LIMIT=2048", "AUTHGATE_MAX_HEADER_BYTES=4096")
+	resp, body := g.do(t, "POST", "/register", "application/json", `{"username":"a","password":"`+strings.Repeat("x", 4000)+`"}`, nil)
+	if resp.StatusCode != http.StatusRequestEntityTooLarge || !strings.Contains(body, `"error"`) {
+		t.Fatalf("big body: %d %s", resp.StatusCode, body)
+	}
+	resp, _ = g.do(t, "GET", "/verify", "", "", map[string]string{"X-Big": strings.Repeat("x", 16384)})
+	if resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
+		t.Fatalf("big header: %d", resp.StatusCode)
+	}
+	resp, body = g.do(t, "GET", "/nope", "", "", nil)
+	if resp.StatusCode != 404 || !strings.Contains(body, `{"error":"Not Found"}`) {
+		t.Fatalf("404: %d %s", resp.StatusCode, body)
+	}
+	resp, _ = g.do(t, "GET", "/healthz", "", "", nil)
+	if resp.StatusCode != 200 {
+		t.Fatalf("healthz: %d", resp.StatusCode)
+	}
+	resp, _ = g.do(t, "GET", "/readyz", "", "", nil)
+	if resp.StatusCode != 200 {
+		t.Fatalf("readyz: %d", resp.StatusCode)
+	}
+}
+
+// TestGracefulShutdown sends SIGTERM while a slow login (expensive argon2
+// parameters) is in flight: the login still completes and the process exits
+// cleanly.
+func TestGracefulShutdown(t *testing.T) {
+	g := startGate(t, "AUTHGATE_ARGON2_MEMORY=65536", "AUTHGATE_ARGON2_TIME=8")
+	resp, body := g.do(t, "POST", "/register", "application/json", `{"username":"slow","password":"correct horse battery"}`, nil)
+	if resp.StatusCode != 201 {
+		t.Fatalf("register: %d %s", resp.StatusCode, body)
+	}
+	result := make(chan int, 1)
+	go func() {
+		req, _ := http.NewRequest("POST", g.base+"/login", strings.NewReader(`{"username":"slow","password":"correct horse battery"}`))
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := noRedirect.Do(req)
+		if err != nil {
+			result <- -1
+			return
+		}
+		resp.Body.Close()
+		result <- resp.StatusCode
+	}()
+	time.Sleep(50 * time.Millisecond) // let the request reach the handler
+	if err := g.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if code := <-result; code != 200 {
+		t.Fatalf("in-flight login during shutdown: %d", code)
+	}
+	select {
+	case err := <-g.done:
+		if err != nil {
+			t.Fatalf("exit: %v\n%s", err, g.Logs())
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("did not exit after SIGTERM")
+	}
+}
