@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -94,16 +95,26 @@ func (s *Service) Login(c echo.Context) error {
 		// account (login CSRF); it gets no cookie.
 		return s.pages.render(c, http.StatusForbidden, pageData{Error: "This sign-in form was sent from another site and was refused."})
 	}
-	u, ok, err := s.Authenticate(r.Context(), in.username, in.password)
-	if err != nil {
-		return echo.NewHTTPError(http.StatusServiceUnavailable, "accounts are unavailable; try again").SetInternal(err)
-	}
-	if !ok {
+	u, err := s.signIn(r.Context(), c.RealIP(), in.username, in.password)
+	var locked *verify.LockedError
+	switch {
+	case errors.As(err, &locked):
+		secs := int64(locked.RetryAfter.Round(time.Second)/time.Second) + 1
+		c.Response().Header().Set("Retry-After", strconv.FormatInt(secs, 10))
+		msg := "too many failed attempts; try again in " + minutes(locked.RetryAfter)
+		s.log.Debug("login refused: locked")
+		if in.form {
+			return s.pages.render(c, http.StatusTooManyRequests, pageData{Error: msg, Username: in.username, RD: s.safeRD(in.rd)})
+		}
+		return echo.NewHTTPError(http.StatusTooManyRequests, msg)
+	case errors.Is(err, ErrBadCredentials):
 		s.log.Debug("login failed")
 		if in.form {
 			return s.pages.render(c, http.StatusUnauthorized, pageData{Error: ErrBadCredentials.Error(), Username: in.username, RD: s.safeRD(in.rd)})
 		}
 		return echo.NewHTTPError(http.StatusUnauthorized, ErrBadCredentials.Error())
+	case err != nil:
+		return echo.NewHTTPError(http.StatusServiceUnavailable, "accounts are unavailable; try again").SetInternal(err)
 	}
 	token, expires, err := s.StartSession(r.Context(), u)
 	if err != nil {
@@ -177,6 +188,15 @@ func (s *Service) Logout(c echo.Context) error {
 		return c.Redirect(http.StatusSeeOther, target)
 	}
 	return c.NoContent(http.StatusNoContent)
+}
+
+// minutes renders a wait for people: "1 minute", "15 minutes".
+func minutes(d time.Duration) string {
+	m := int((d + time.Minute - 1) / time.Minute)
+	if m <= 1 {
+		return "1 minute"
+	}
+	return strconv.Itoa(m) + " minutes"
 }
 
 func bearer(r *http.Request) string {

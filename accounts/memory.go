@@ -55,6 +55,17 @@ func (m *MemoryStore) User(_ context.Context, name string) (User, error) {
 	return u, nil
 }
 
+func (m *MemoryStore) UpdateUser(_ context.Context, u User) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, ok := m.users[u.Name]; !ok {
+		return ErrUserNotFound
+	}
+	u.Groups = slices.Clone(u.Groups)
+	m.users[u.Name] = u
+	return nil
+}
+
 func (m *MemoryStore) CreateSession(_ context.Context, s Session, maxPerUser int) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()

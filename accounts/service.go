@@ -39,6 +39,13 @@ type Config struct {
 	Title    string
 	LogoURL  string
 
+	// Limiter regulates failed sign-ins; nil disables regulation.
+	Limiter *Limiter
+	// BasicCacheTTL is how long verified Basic credentials on /verify are
+	// remembered (0: 1 minute); BasicCacheSize bounds the entries.
+	BasicCacheTTL  time.Duration
+	BasicCacheSize int
+
 	Logger *slog.Logger
 	Now    func() time.Time
 }
@@ -49,6 +56,7 @@ type Service struct {
 	log   *slog.Logger
 	now   func() time.Time
 	pages *pages
+	basic *basicCache
 }
 
 // New builds a Service, filling defaults for zero values.
@@ -74,11 +82,17 @@ func New(cfg Config) (*Service, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.BasicCacheTTL <= 0 {
+		cfg.BasicCacheTTL = time.Minute
+	}
+	if cfg.BasicCacheSize <= 0 {
+		cfg.BasicCacheSize = 10_000
+	}
 	p, err := newPages(cfg)
 	if err != nil {
 		return nil, err
 	}
-	return &Service{cfg: cfg, log: cfg.Logger, now: cfg.Now, pages: p}, nil
+	return &Service{cfg: cfg, log: cfg.Logger, now: cfg.Now, pages: p, basic: newBasicCache(cfg.BasicCacheSize)}, nil
 }
 
 // Input errors for registration. Their texts are shown to the client.

@@ -36,6 +36,8 @@ type Session struct {
 type Store interface {
 	CreateUser(ctx context.Context, u User) error        // ErrUserExists
 	User(ctx context.Context, name string) (User, error) // ErrUserNotFound
+	// UpdateUser replaces an existing account (password, groups, ...).
+	UpdateUser(ctx context.Context, u User) error // ErrUserNotFound
 
 	// CreateSession stores s; when the user then has more than maxPerUser
 	// live sessions, the oldest are ended.

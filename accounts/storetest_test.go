@@ -36,6 +36,16 @@ func storeConformance(t *testing.T, newStore func(t *testing.T, now *time.Time) 
 		if _, err := s.User(ctx, "bob"); !errors.Is(err, ErrUserNotFound) {
 			t.Fatalf("User(bob) = %v, want ErrUserNotFound", err)
 		}
+		u.Hash, u.Groups = "$argon2id$new", []string{"ops", "dev"}
+		if err := s.UpdateUser(ctx, u); err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := s.User(ctx, "alice"); got.Hash != "$argon2id$new" || len(got.Groups) != 2 {
+			t.Fatalf("after UpdateUser: %+v", got)
+		}
+		if err := s.UpdateUser(ctx, User{Name: "bob"}); !errors.Is(err, ErrUserNotFound) {
+			t.Fatalf("UpdateUser(bob) = %v, want ErrUserNotFound", err)
+		}
 	})
 
 	t.Run("concurrent create of one name", func(t *testing.T) {

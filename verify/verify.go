@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -30,10 +31,11 @@ type Identity struct {
 }
 
 // BasicChecker checks HTTP Basic credentials sent straight to /verify (curl,
-// CI clients). ok=false means wrong credentials; err means the check could
-// not be made (for example the account is locked) and carries the status.
+// CI clients). ok=false means wrong credentials; a *LockedError means too
+// many failures (429); any other error means the check could not be made,
+// and the request is refused.
 type BasicChecker interface {
-	CheckBasic(ctx context.Context, r *http.Request, user, password string) (id Identity, ok bool, err error)
+	CheckBasic(ctx context.Context, clientIP, user, password string) (id Identity, ok bool, err error)
 }
 
 // LockedError says an account or client is locked out after too many
@@ -94,6 +96,7 @@ func New(cfg Config) *Verifier {
 var (
 	bodyUnauthorized = []byte(`{"error":"unauthorized"}` + "\n")
 	bodyForbidden    = []byte(`{"error":"forbidden"}` + "\n")
+	bodyTooMany      = []byte(`{"error":"too many failed attempts"}` + "\n")
 )
 
 // Handle is the /verify endpoint. Every path out of it is 200, 302, 401 or
@@ -108,10 +111,13 @@ func (v *Verifier) Handle(c echo.Context) (err error) {
 		}
 	}()
 
-	id, status := v.authenticate(r)
-	if status != http.StatusOK {
-		if status == http.StatusTooManyRequests {
-			return c.JSONBlob(status, []byte(`{"error":"too many failed attempts"}`+"\n"))
+	id, err := v.authenticate(c, r)
+	if err != nil {
+		var locked *LockedError
+		if errors.As(err, &locked) {
+			secs := int64(locked.RetryAfter/time.Second) + 1
+			c.Response().Header()["Retry-After"] = []string{strconv.FormatInt(secs, 10)}
+			return c.JSONBlob(http.StatusTooManyRequests, bodyTooMany)
 		}
 		return v.unauthorized(c, r)
 	}
@@ -129,10 +135,14 @@ func (v *Verifier) Handle(c echo.Context) (err error) {
 	return c.NoContent(http.StatusOK)
 }
 
+// errUnauthenticated covers every reason credentials are missing or bad;
+// the reasons themselves are logged at debug, never sent.
+var errUnauthenticated = errors.New("unauthenticated")
+
 // authenticate finds credentials in the request: a bearer token, else
 // Basic credentials, else the session cookie. A request that presents a
 // bearer token is judged on that token alone, never on a cookie beside it.
-func (v *Verifier) authenticate(r *http.Request) (Identity, int) {
+func (v *Verifier) authenticate(c echo.Context, r *http.Request) (Identity, error) {
 	auth := first(r.Header, "Authorization")
 	var raw string
 	switch {
@@ -141,45 +151,44 @@ func (v *Verifier) authenticate(r *http.Request) (Identity, int) {
 	case hasScheme(auth, "Basic") && v.cfg.Basic != nil:
 		user, pass, ok := r.BasicAuth()
 		if !ok {
-			return Identity{}, http.StatusUnauthorized
+			return Identity{}, errUnauthenticated
 		}
-		id, ok, err := v.cfg.Basic.CheckBasic(r.Context(), r, user, pass)
+		id, ok, err := v.cfg.Basic.CheckBasic(r.Context(), c.RealIP(), user, pass)
 		if err != nil {
 			var locked *LockedError
-			if errors.As(err, &locked) {
-				return Identity{}, http.StatusTooManyRequests
+			if !errors.As(err, &locked) {
+				v.log.Warn("verify: basic credentials could not be checked; request refused", "err", err)
 			}
-			v.log.Warn("verify: basic credentials could not be checked; request refused", "err", err)
-			return Identity{}, http.StatusUnauthorized
+			return Identity{}, err
 		}
 		if !ok {
-			return Identity{}, http.StatusUnauthorized
+			return Identity{}, errUnauthenticated
 		}
-		return id, http.StatusOK
+		return id, nil
 	default:
 		ck, err := r.Cookie(v.cfg.CookieName)
 		if err != nil {
-			return Identity{}, http.StatusUnauthorized
+			return Identity{}, errUnauthenticated
 		}
 		raw = ck.Value
 	}
 	if raw == "" {
-		return Identity{}, http.StatusUnauthorized
+		return Identity{}, errUnauthenticated
 	}
 	claims, err := v.cfg.Tokens.Parse(raw)
 	if err != nil {
 		v.log.Debug("verify: token refused", "reason", err)
-		return Identity{}, http.StatusUnauthorized
+		return Identity{}, errUnauthenticated
 	}
 	live, err := v.cfg.Sessions.SessionLive(r.Context(), claims.ID, claims.Subject)
 	if err != nil {
 		v.log.Warn("verify: session store unavailable; request refused", "err", err)
-		return Identity{}, http.StatusUnauthorized
+		return Identity{}, errUnauthenticated
 	}
 	if !live {
-		return Identity{}, http.StatusUnauthorized
+		return Identity{}, errUnauthenticated
 	}
-	return Identity{User: claims.Subject, Email: claims.Email, Name: claims.Name, Groups: claims.Groups}, http.StatusOK
+	return Identity{User: claims.Subject, Email: claims.Email, Name: claims.Name, Groups: claims.Groups}, nil
 }
 
 // unauthorized answers a request without valid credentials: 302 to the

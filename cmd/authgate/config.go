@@ -49,6 +49,19 @@ type Config struct {
 	// X-Real-IP headers are believed.
 	TrustedProxies []string `env:"TRUSTED_PROXIES" envSeparator:"," envDefault:"127.0.0.0/8,::1/128,10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,fc00::/7"`
 
+	// Brute-force regulation: past MaxFailures failed sign-ins for one
+	// name (or MaxFailuresPerIP from one address) within FailureWindow,
+	// that name or address is refused with 429 for BanTime, even with the
+	// right password. MaxFailures=0 disables it (not recommended).
+	MaxFailures      int           `env:"MAX_FAILURES" envDefault:"5"`
+	MaxFailuresPerIP int           `env:"MAX_FAILURES_PER_IP" envDefault:"20"`
+	FailureWindow    time.Duration `env:"FAILURE_WINDOW" envDefault:"10m"`
+	BanTime          time.Duration `env:"BAN_TIME" envDefault:"15m"`
+	// BasicCacheTTL: how long Basic credentials verified on /verify are
+	// remembered, so argon2 does not run on every request of a client
+	// that sends Basic each time.
+	BasicCacheTTL time.Duration `env:"BASIC_CACHE_TTL" envDefault:"60s"`
+
 	Argon2MemoryKiB   uint32 `env:"ARGON2_MEMORY" envDefault:"19456"`
 	Argon2Time        uint32 `env:"ARGON2_TIME" envDefault:"2"`
 	Argon2Parallelism uint8  `env:"ARGON2_PARALLELISM" envDefault:"1"`
@@ -155,6 +168,18 @@ func (c *Config) validate() error {
 	case "open", "closed":
 	default:
 		return badVar("REGISTRATION", "must be open or closed, got %q", c.Registration)
+	}
+	if c.MaxFailures < 0 || c.MaxFailuresPerIP < 0 {
+		return badVar("MAX_FAILURES", "must not be negative (AUTHGATE_MAX_FAILURES, AUTHGATE_MAX_FAILURES_PER_IP)")
+	}
+	if c.FailureWindow <= 0 {
+		return badVar("FAILURE_WINDOW", "must be a positive duration")
+	}
+	if c.BanTime <= 0 {
+		return badVar("BAN_TIME", "must be a positive duration")
+	}
+	if c.BasicCacheTTL < time.Second || c.BasicCacheTTL > time.Hour {
+		return badVar("BASIC_CACHE_TTL", "must be between 1s and 1h")
 	}
 	if c.UsersFile != "" {
 		if _, err := os.Stat(c.UsersFile); err != nil {

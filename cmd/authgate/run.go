@@ -159,7 +159,12 @@ func newServer(cfg Config, log *slog.Logger) (*server, error) {
 		Domains:            domains,
 		Title:              cfg.Title,
 		LogoURL:            cfg.LogoURL,
-		Logger:             log,
+		Limiter: accounts.NewLimiter(accounts.Regulation{
+			MaxFailures: cfg.MaxFailures, MaxFailuresPerIP: cfg.MaxFailuresPerIP,
+			Window: cfg.FailureWindow, BanTime: cfg.BanTime,
+		}, nil),
+		BasicCacheTTL: cfg.BasicCacheTTL,
+		Logger:        log,
 	})
 	if err != nil {
 		return nil, err
@@ -167,6 +172,7 @@ func newServer(cfg Config, log *slog.Logger) (*server, error) {
 	v := verify.New(verify.Config{
 		Tokens:     tokens,
 		Sessions:   store,
+		Basic:      svc,
 		CookieName: cfg.CookieName,
 		LoginURL:   cfg.LoginURL,
 		Domains:    domains,
@@ -186,6 +192,9 @@ func (s *server) warn(domains verify.Domains, staticUsers int) {
 	}
 	if !s.cfg.CookieSecure {
 		s.log.Warn("AUTHGATE_COOKIE_SECURE=false: session cookies travel over plain HTTP.")
+	}
+	if s.cfg.MaxFailures == 0 {
+		s.log.Warn("AUTHGATE_MAX_FAILURES=0: brute-force regulation is off.")
 	}
 	if s.cfg.LoginURL == "" {
 		s.log.Warn("AUTHGATE_LOGIN_URL is not set: /verify answers 401 without redirecting browsers to a login page.")

@@ -1,0 +1,116 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+)
+
+func testServer(t *testing.T, env ...string) *server {
+	t.Helper()
+	cfg, err := loadConfig(append([]string{"AUTHGATE_SECRET=" + goodSecret, "AUTHGATE_ARGON2_MEMORY=64", "AUTHGATE_ARGON2_TIME=1"}, env...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := newServer(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func (s *server) try(peer, xff, path, body string) *httptest.ResponseRecorder {
+	r := httptest.NewRequest("POST", path, strings.NewReader(body))
+	r.Header.Set("Content-Type", "application/json")
+	r.RemoteAddr = peer
+	if xff != "" {
+		r.Header.Set("X-Forwarded-For", xff)
+	}
+	w := httptest.NewRecorder()
+	s.handler.ServeHTTP(w, r)
+	return w
+}
+
+// TestRateLimitAddressCannotBeSpoofed: a client talking to the gate
+// directly cannot pick the address its failures are charged to by sending
+// X-Forwarded-For (the Echo RealIP trap, and the X-Forwarded-For bypasses of
+// login throttles in several gates); behind a trusted proxy, the forwarded
+// client address is the one charged.
+func TestRateLimitAddressCannotBeSpoofed(t *testing.T) {
+	s := testServer(t, "AUTHGATE_MAX_FAILURES=100", "AUTHGATE_MAX_FAILURES_PER_IP=3")
+	for i := 0; i < 3; i++ {
+		w := s.try("203.0.113.5:1234", fmt.Sprintf("198.51.100.%d", i), "/login", fmt.Sprintf(`{"username":"user%d","password":"wrong password"}`, i))
+		if w.Code != 401 {
+			t.Fatalf("attempt %d: %d", i, w.Code)
+		}
+	}
+	w := s.try("203.0.113.5:1234", "198.51.100.99", "/login", `{"username":"fresh","password":"wrong password"}`)
+	if w.Code != http.StatusTooManyRequests {
+		t.Fatalf("direct client with a new X-Forwarded-For: %d, want 429", w.Code)
+	}
+	if w := s.try("203.0.113.6:1234", "", "/login", `{"username":"fresh","password":"wrong password"}`); w.Code != 401 {
+		t.Fatalf("another client: %d, want 401", w.Code)
+	}
+
+	// Through a trusted proxy, each forwarded client is charged separately.
+	for i := 0; i < 3; i++ {
+		s.try("127.0.0.1:1", "192.0.2.10", "/login", fmt.Sprintf(`{"username":"p%d","password":"wrong password"}`, i))
+	}
+	if w := s.try("127.0.0.1:1", "192.0.2.10", "/login", `{"username":"p9","password":"wrong password"}`); w.Code != 429 {
+		t.Fatalf("forwarded client after failures: %d, want 429", w.Code)
+	}
+	if w := s.try("127.0.0.1:1", "192.0.2.11", "/login", `{"username":"p9","password":"wrong password"}`); w.Code != 401 {
+		t.Fatalf("other forwarded client: %d, want 401", w.Code)
+	}
+}
+
+// TestVerifyBasicThroughRoutes: Basic credentials on /verify are checked
+// against the accounts and regulated like /login.
+func TestVerifyBasicThroughRoutes(t *testing.T) {
+	s := testServer(t, "AUTHGATE_MAX_FAILURES=2")
+	if w := s.try("127.0.0.1:1", "", "/register", `{"username":"ci","password":"correct horse battery"}`); w.Code != 201 {
+		t.Fatalf("register: %d", w.Code)
+	}
+	get := func(user, pw string) *httptest.ResponseRecorder {
+		r := httptest.NewRequest("GET", "/verify", nil)
+		r.RemoteAddr = "127.0.0.1:1"
+		r.SetBasicAuth(user, pw)
+		w := httptest.NewRecorder()
+		s.handler.ServeHTTP(w, r)
+		return w
+	}
+	if w := get("ci", "correct horse battery"); w.Code != 200 || w.Header().Get("Remote-User") != "ci" {
+		t.Fatalf("basic: %d", w.Code)
+	}
+	get("ci", "nope1")
+	get("ci", "nope2")
+	if w := get("ci", "correct horse battery"); w.Code != 429 || w.Header().Get("Retry-After") == "" {
+		t.Fatalf("after failures: %d", w.Code)
+	}
+}
+
+func TestSecurityHeadersOnPages(t *testing.T) {
+	s := testServer(t)
+	r := httptest.NewRequest("GET", "/login", nil)
+	w := httptest.NewRecorder()
+	s.handler.ServeHTTP(w, r)
+	csp := w.Header().Get("Content-Security-Policy")
+	for _, want := range []string{"default-src 'none'", "frame-ancestors 'none'", "form-action 'self'"} {
+		if !strings.Contains(csp, want) {
+			t.Errorf("CSP %q lacks %q", csp, want)
+		}
+	}
+	if w.Header().Get("X-Frame-Options") != "DENY" || w.Header().Get("Cache-Control") != "no-store" {
+		t.Errorf("headers %v", w.Header())
+	}
+	r = httptest.NewRequest("GET", "/assets/web/style.css", nil)
+	w = httptest.NewRecorder()
+	s.handler.ServeHTTP(w, r)
+	if w.Code != 200 || !strings.HasPrefix(w.Header().Get("Content-Type"), "text/css") {
+		t.Fatalf("stylesheet: %d %q", w.Code, w.Header().Get("Content-Type"))
+	}
+}

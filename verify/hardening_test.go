@@ -1,0 +1,164 @@
+package verify
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/labstack/echo/v4"
+)
+
+// signRaw signs arbitrary header and payload JSON with key, as an attacker
+// who knows (or guessed) a key would.
+func signRaw(t *testing.T, header, payload map[string]any, key []byte) string {
+	t.Helper()
+	enc := base64.RawURLEncoding
+	h, _ := json.Marshal(header)
+	p, _ := json.Marshal(payload)
+	signing := enc.EncodeToString(h) + "." + enc.EncodeToString(p)
+	sig, err := jwt.SigningMethodHS256.Sign(signing, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return signing + "." + enc.EncodeToString(sig)
+}
+
+func basePayload() map[string]any {
+	return map[string]any{
+		"iss": "authgate", "sub": "alice", "jti": "s1",
+		"iat": testNow.Add(-time.Minute).Unix(), "exp": testNow.Add(time.Hour).Unix(),
+	}
+}
+
+// TestTokenHeaderEdgeCases: the header may not steer verification. kid only
+// picks among our own keys; crit is refused (RFC 7515 §4.1.11); jku, x5u and
+// jwk are never fetched or used — the key-injection class of bugs
+// (CVE-2018-0114 in node-jose, embedded jwk; jku/x5u SSRF in several
+// gateways).
+func TestTokenHeaderEdgeCases(t *testing.T) {
+	f := newFixture(t, nil)
+	kid := KeyID(testSecret)
+	attacker := []byte("attacker-chosen-key-attacker-chosen")
+	cases := []struct {
+		name   string
+		header map[string]any
+		mod    func(map[string]any)
+		key    []byte
+		ok     bool
+	}{
+		{"our token", map[string]any{"alg": "HS256", "typ": "JWT", "kid": kid}, nil, testSecret, true},
+		{"no kid", map[string]any{"alg": "HS256", "typ": "JWT"}, nil, testSecret, false},
+		{"unknown kid", map[string]any{"alg": "HS256", "kid": "deadbeef0000"}, nil, testSecret, false},
+		{"kid path traversal", map[string]any{"alg": "HS256", "kid": "../../dev/null"}, nil, []byte{}, false},
+		{"crit header", map[string]any{"alg": "HS256", "kid": kid, "crit": []string{"exp"}}, nil, testSecret, false},
+		{"jku pointing elsewhere", map[string]any{"alg": "HS256", "kid": kid, "jku": "https://evil.example/keys"}, nil, attacker, false},
+		{"embedded jwk", map[string]any{"alg": "HS256", "kid": kid, "jwk": map[string]any{"kty": "oct", "k": base64.RawURLEncoding.EncodeToString(attacker)}}, nil, attacker, false},
+		{"x5u", map[string]any{"alg": "HS256", "kid": kid, "x5u": "https://evil.example/cert"}, nil, attacker, false},
+		{"exp=0", map[string]any{"alg": "HS256", "kid": kid}, func(p map[string]any) { p["exp"] = 0 }, testSecret, false},
+		{"sub as number", map[string]any{"alg": "HS256", "kid": kid}, func(p map[string]any) { p["sub"] = 1 }, testSecret, false},
+		{"groups as string", map[string]any{"alg": "HS256", "kid": kid}, func(p map[string]any) { p["groups"] = "admins" }, testSecret, false},
+		{"iss missing", map[string]any{"alg": "HS256", "kid": kid}, func(p map[string]any) { delete(p, "iss") }, testSecret, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			p := basePayload()
+			if tc.mod != nil {
+				tc.mod(p)
+			}
+			tok := signRaw(t, tc.header, p, tc.key)
+			_, err := f.tokens.Parse(tok)
+			if (err == nil) != tc.ok {
+				t.Fatalf("Parse err = %v, want ok=%v", err, tc.ok)
+			}
+		})
+	}
+}
+
+// TestKeyRotation: tokens signed with a previous key verify until they
+// expire; new tokens use the new key and carry its kid.
+func TestKeyRotation(t *testing.T) {
+	now := func() time.Time { return testNow }
+	old, _ := NewTokens("authgate", otherSecret, nil, now)
+	oldTok, _ := old.Sign(claimsFor("alice", "s1"))
+
+	rotated, err := NewTokens("authgate", testSecret, []Secret{otherSecret}, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rotated.Parse(oldTok); err != nil {
+		t.Fatalf("token under the previous key refused: %v", err)
+	}
+	newTok, _ := rotated.Sign(claimsFor("alice", "s2"))
+	parts := strings.Split(newTok, ".")
+	hdr, _ := base64.RawURLEncoding.DecodeString(parts[0])
+	if !strings.Contains(string(hdr), `"kid":"`+KeyID(testSecret)+`"`) {
+		t.Fatalf("new token header %s does not name the new key", hdr)
+	}
+	if _, err := old.Parse(newTok); err == nil {
+		t.Fatal("old-key-only parser accepted a new-key token")
+	}
+	// Once the previous key is dropped, its tokens stop working.
+	dropped, _ := NewTokens("authgate", testSecret, nil, now)
+	if _, err := dropped.Parse(oldTok); err == nil {
+		t.Fatal("token under a retired key accepted")
+	}
+}
+
+type basicStub struct {
+	calls  int
+	ip     string
+	locked bool
+}
+
+func (b *basicStub) CheckBasic(_ context.Context, ip, user, pw string) (Identity, bool, error) {
+	b.calls++
+	b.ip = ip
+	if b.locked {
+		return Identity{}, false, &LockedError{RetryAfter: 90 * time.Second}
+	}
+	if user == "ci" && pw == "right password" {
+		return Identity{User: "ci", Groups: []string{"builders"}}, true, nil
+	}
+	return Identity{}, false, nil
+}
+
+func TestVerifyBasic(t *testing.T) {
+	stub := &basicStub{}
+	f := newFixture(t, func(c *Config) { c.Basic = stub })
+	f.e.IPExtractor = echo.ExtractIPDirect()
+	basic := func(u, p string) map[string]string {
+		return map[string]string{"Authorization": "Basic " + base64.StdEncoding.EncodeToString([]byte(u+":"+p))}
+	}
+	w := f.do("GET", "/verify?groups=builders", basic("ci", "right password"))
+	if w.Code != 200 || w.Header().Get("Remote-User") != "ci" || w.Header().Get("Remote-Groups") != "builders" {
+		t.Fatalf("basic: %d %v", w.Code, w.Header())
+	}
+	if stub.ip != "127.0.0.1" {
+		t.Fatalf("client IP passed to the checker = %q", stub.ip)
+	}
+	if w := f.do("GET", "/verify", basic("ci", "wrong")); w.Code != 401 {
+		t.Fatalf("wrong basic: %d", w.Code)
+	}
+	if w := f.do("GET", "/verify", map[string]string{"Authorization": "Basic !!!"}); w.Code != 401 {
+		t.Fatalf("malformed basic: %d", w.Code)
+	}
+	stub.locked = true
+	w = f.do("GET", "/verify", basic("ci", "right password"))
+	if w.Code != http.StatusTooManyRequests || w.Header().Get("Remote-User") != "" {
+		t.Fatalf("locked: %d", w.Code)
+	}
+	if ra, _ := strconv.Atoi(w.Header().Get("Retry-After")); ra < 90 || ra > 91 {
+		t.Fatalf("Retry-After = %q", w.Header().Get("Retry-After"))
+	}
+	// Without a checker, Basic is simply not a credential.
+	g := newFixture(t, nil)
+	if w := g.do("GET", "/verify", basic("ci", "right password")); w.Code != 401 {
+		t.Fatalf("basic without checker: %d", w.Code)
+	}
+}
