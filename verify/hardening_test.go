@@ -162,3 +162,63 @@ func TestVerifyBasic(t *testing.T) {
 		t.Fatalf("basic without checker: %d", w.Code)
 	}
 }
+
+// TestDecisionIgnoresOriginalPath: the gate holds no path rules of its own
+// (rules ride on the verify URL of each proxy location), so no spelling of
+// the original path — encoded dots, double slashes, semicolons, case — can
+// change an answer. Path-confusion bypasses (Authelia's and oauth2-proxy's
+// skip-auth path matching, Traefik's and nginx's normalisation differences)
+// have nothing to aim at here.
+func TestDecisionIgnoresOriginalPath(t *testing.T) {
+	f := newFixture(t, nil)
+	dev := f.login(t, "bob", "dev")
+	for _, uri := range []string{"/admin", "/public/../admin", "/%2e%2e/admin", "//admin", "/admin;x=1", "/ADMIN", "/public%2f..%2fadmin"} {
+		hdr := map[string]string{"Authorization": "Bearer " + dev, "X-Forwarded-Uri": uri, "X-Forwarded-Host": "app.example.com", "X-Forwarded-Proto": "https"}
+		if w := f.do("GET", "/verify?groups=admins", hdr); w.Code != 403 {
+			t.Errorf("%s: %d, want 403", uri, w.Code)
+		}
+		delete(hdr, "Authorization")
+		if w := f.do("GET", "/verify", hdr); w.Code != 401 {
+			t.Errorf("%s without credentials: %d, want 401", uri, w.Code)
+		}
+	}
+}
+
+// FuzzVerifyRequest sends arbitrary Authorization, Cookie and forwarded
+// headers through the whole /verify handler: it never panics, never answers
+// 5xx, and never lets a request through without the one valid token.
+func FuzzVerifyRequest(f *testing.F) {
+	fx := newFixture(f, nil)
+	good := fx.login(f, "alice")
+	f.Add("Bearer "+good, "", "/x", "text/html")
+	f.Add("", "authgate_session="+good, "/x", "*/*")
+	f.Add("Bearer "+good+"x", "authgate_session="+good, "", "")
+	f.Add("Basic YTpi", "authgate_session=; authgate_session="+good, "//evil", "text/html")
+	f.Add("bearer  "+good, "authgate_session=\""+good+"\"", "/\x00", "")
+	f.Fuzz(func(t *testing.T, auth, cookie, uri, accept string) {
+		r, _ := http.NewRequest("GET", "/verify", nil)
+		r.RemoteAddr = "127.0.0.1:1"
+		r.Header = http.Header{"Authorization": {auth}, "Cookie": {cookie}, "X-Forwarded-Uri": {uri},
+			"X-Forwarded-Host": {"app.example.com"}, "X-Forwarded-Proto": {"https"}, "Accept": {accept}}
+		w := &recorder{h: http.Header{}}
+		fx.e.ServeHTTP(w, r)
+		switch w.code {
+		case 200:
+			if w.h.Get("Remote-User") != "alice" || !strings.Contains(auth+cookie, good) {
+				t.Fatalf("200 for auth=%q cookie=%q", auth, cookie)
+			}
+		case 302, 401, 403:
+		default:
+			t.Fatalf("status %d", w.code)
+		}
+	})
+}
+
+type recorder struct {
+	h    http.Header
+	code int
+}
+
+func (r *recorder) Header() http.Header         { return r.h }
+func (r *recorder) Write(b []byte) (int, error) { return len(b), nil }
+func (r *recorder) WriteHeader(c int)           { r.code = c }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -328,5 +329,26 @@ func TestGracefulShutdown(t *testing.T) {
 		}
 	case <-time.After(20 * time.Second):
 		t.Fatal("did not exit after SIGTERM")
+	}
+}
+
+// TestSlowClientTimeout: a client that trickles its headers (slowloris) is
+// cut off after AUTHGATE_READ_HEADER_TIMEOUT instead of holding a
+// connection forever.
+func TestSlowClientTimeout(t *testing.T) {
+	g := startGate(t, "AUTHGATE_READ_HEADER_TIMEOUT=300ms")
+	conn, err := net.Dial("tcp", strings.TrimPrefix(g.base, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.Write([]byte("GET /verify HTTP/1.1\r\nHost: x\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	// The deadline is far beyond the configured timeout: hitting it means
+	// the server never closed the connection.
+	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.ReadAll(conn); err != nil {
+		t.Fatalf("connection not closed by the server: %v", err)
 	}
 }
