@@ -1,6 +1,7 @@
 package accounts
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"net/url"
@@ -21,13 +22,19 @@ type tokenResponse struct {
 }
 
 // Register handles POST /register: a JSON object
-// {username, password, email?, name?}. Other fields are ignored.
+// {username, password, email?, name?} (other fields are ignored), or the
+// sign-up form of the login page, which also signs the new user in and
+// follows rd.
 func (s *Service) Register(c echo.Context) error {
+	r := c.Request()
+	mt := mediaType(r)
+	if mt == ctForm {
+		return s.registerForm(c)
+	}
 	if !s.cfg.Registration {
 		return echo.NewHTTPError(http.StatusForbidden, "registration is closed")
 	}
-	r := c.Request()
-	if mediaType(r) != ctJSON {
+	if mt != ctJSON {
 		return echo.NewHTTPError(http.StatusUnsupportedMediaType, "send application/json")
 	}
 	var username, password, email, name string
@@ -36,15 +43,59 @@ func (s *Service) Register(c echo.Context) error {
 	}); err != nil {
 		return bodyError(err)
 	}
-	u, err := s.NewUser(r.Context(), username, password, email, name)
+	u, err := s.register(r.Context(), username, password, email, name)
 	if err != nil {
 		return registrationError(err)
 	}
-	if err := s.Create(r.Context(), u); err != nil {
-		return registrationError(err)
+	return c.JSON(http.StatusCreated, map[string]string{"username": u.Name})
+}
+
+func (s *Service) register(ctx context.Context, username, password, email, name string) (User, error) {
+	u, err := s.NewUser(ctx, username, password, email, name)
+	if err != nil {
+		return User{}, err
+	}
+	if err := s.Create(ctx, u); err != nil {
+		return User{}, err
 	}
 	s.log.Info("account registered", "user", u.Name)
-	return c.JSON(http.StatusCreated, map[string]string{"username": u.Name})
+	return u, nil
+}
+
+// registerForm serves the sign-up form: errors re-render the page; success
+// starts a session and follows rd like a form login.
+func (s *Service) registerForm(c echo.Context) error {
+	r := c.Request()
+	get, err := readForm(c)
+	if err != nil {
+		return bodyError(err)
+	}
+	page := pageData{Tab: "signup", Username: get("username"), Email: get("email"), RD: s.safeRD(get("rd"))}
+	if !s.cfg.Registration {
+		page.Error = "Registration is closed."
+		return s.pages.render(c, http.StatusForbidden, page)
+	}
+	if !s.sameSite(r) {
+		page.Error = "This sign-up form was sent from another site and was refused."
+		return s.pages.render(c, http.StatusForbidden, page)
+	}
+	u, err := s.register(r.Context(), get("username"), get("password"), get("email"), "")
+	if err != nil {
+		he := registrationError(err).(*echo.HTTPError)
+		if he.Code >= 500 {
+			return he
+		}
+		page.Error = capitalize(he.Message.(string)) + "."
+		return s.pages.render(c, he.Code, page)
+	}
+	return s.finishFormLogin(c, u, get("rd"))
+}
+
+func capitalize(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
 }
 
 // registrationError maps validation and store errors to responses whose
@@ -123,17 +174,33 @@ func (s *Service) Login(c echo.Context) error {
 	c.SetCookie(s.sessionCookie(token, expires))
 	c.Response().Header().Set("Cache-Control", "no-store")
 	if in.form {
-		target := s.safeRD(in.rd)
-		if target == "" {
-			target = s.homeURL()
-		}
-		return c.Redirect(http.StatusSeeOther, target)
+		return s.redirectAfterLogin(c, in.rd)
 	}
 	return c.JSON(http.StatusOK, tokenResponse{
 		AccessToken: token,
 		TokenType:   "Bearer",
 		ExpiresIn:   int64(s.cfg.SessionTTL / time.Second),
 	})
+}
+
+// finishFormLogin starts a session for a user who just signed up.
+func (s *Service) finishFormLogin(c echo.Context, u User, rd string) error {
+	token, expires, err := s.StartSession(c.Request().Context(), u)
+	if err != nil {
+		return echo.NewHTTPError(http.StatusServiceUnavailable, "sessions are unavailable; try again").SetInternal(err)
+	}
+	c.SetCookie(s.sessionCookie(token, expires))
+	return s.redirectAfterLogin(c, rd)
+}
+
+// redirectAfterLogin follows an allowed rd, else goes to the signed-in page.
+func (s *Service) redirectAfterLogin(c echo.Context, rd string) error {
+	c.Response().Header().Set("Cache-Control", "no-store")
+	target := s.safeRD(rd)
+	if target == "" {
+		target = s.homeURL()
+	}
+	return c.Redirect(http.StatusSeeOther, target)
 }
 
 func (s *Service) readLogin(c echo.Context) (loginInput, error) {

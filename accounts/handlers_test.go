@@ -119,7 +119,7 @@ func TestRegister(t *testing.T) {
 		{"trailing data", "application/json", `{"username":"frank","password":"correct horse battery"} {}`, 400, "JSON object"},
 		{"empty body", "application/json", ``, 400, "JSON object"},
 		{"xml", "application/xml", `<u><username>x</username></u>`, 415, "application/json"},
-		{"form", "application/x-www-form-urlencoded", `username=x&password=correct+horse+battery`, 415, "application/json"},
+		{"multipart", "multipart/form-data; boundary=x", "--x--", 415, "application/json"},
 		{"no content type", "", `{"username":"gina","password":"correct horse battery"}`, 415, "application/json"},
 	}
 	f := newFixture(t, nil)
@@ -429,5 +429,79 @@ func TestPages(t *testing.T) {
 	}
 	if w := f.do("GET", "/", "", "", nil); w.Code != http.StatusSeeOther {
 		t.Fatalf("home without session: %d", w.Code)
+	}
+}
+
+func TestRegisterForm(t *testing.T) {
+	form := func(user, pw, rd string) string {
+		return url.Values{"username": {user}, "password": {pw}, "email": {"new@example.com"}, "rd": {rd}}.Encode()
+	}
+	cases := []struct {
+		name     string
+		closed   bool
+		body     string
+		hdr      map[string]string
+		want     int
+		location string
+		pageHas  string
+	}{
+		{"signs in and follows rd", false, form("newbie", "correct horse battery", "https://app.example.com/reports"), nil, 303, "https://app.example.com/reports", ""},
+		{"disallowed rd goes home", false, form("newbie2", "correct horse battery", "https://evil.com/"), nil, 303, "https://auth.example.com/", ""},
+		{"common password explained", false, form("newbie3", "password", "/x"), nil, 400, "", "Password is one of the most common passwords"},
+		{"taken", false, form("alice", "correct horse battery", ""), nil, 409, "", "Username is taken"},
+		{"cross-site refused", false, form("newbie4", "correct horse battery", ""), map[string]string{"Origin": "https://evil.com"}, 403, "", "another site"},
+		{"closed", true, form("newbie5", "correct horse battery", ""), nil, 403, "", "Registration is closed"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t, func(c *Config) { c.Registration = !tc.closed })
+			if !tc.closed {
+				f.register(t, "alice", "correct horse battery")
+			}
+			w := f.do("POST", "/register", "application/x-www-form-urlencoded", tc.body, tc.hdr)
+			if w.Code != tc.want {
+				t.Fatalf("status = %d, want %d; body %s", w.Code, tc.want, w.Body)
+			}
+			if got := w.Header().Get("Location"); got != tc.location {
+				t.Fatalf("Location = %q, want %q", got, tc.location)
+			}
+			if tc.want == 303 {
+				ck := w.Result().Cookies()
+				if len(ck) != 1 || ck[0].Value == "" {
+					t.Fatal("sign-up did not sign in")
+				}
+				c, err := f.tokens.Parse(ck[0].Value)
+				if err != nil || c.Email != "new@example.com" {
+					t.Fatalf("token %+v %v", c, err)
+				}
+				return
+			}
+			body := w.Body.String()
+			if !strings.Contains(body, tc.pageHas) || !strings.Contains(body, "<form") {
+				t.Fatalf("page lacks %q: %s", tc.pageHas, body)
+			}
+			if strings.Contains(body, "correct horse battery") {
+				t.Fatal("page echoes the password")
+			}
+			if len(w.Result().Cookies()) != 0 {
+				t.Fatal("refused sign-up set a cookie")
+			}
+		})
+	}
+}
+
+func TestLoginPageShowsSignupOnlyWhenOpen(t *testing.T) {
+	open := newFixture(t, nil).do("GET", "/login", "", "", nil).Body.String()
+	if !strings.Contains(open, `action="/register"`) || !strings.Contains(open, `autocomplete="new-password"`) {
+		t.Fatal("open registration: no sign-up form")
+	}
+	closed := newFixture(t, func(c *Config) { c.Registration = false }).do("GET", "/login", "", "", nil).Body.String()
+	if strings.Contains(closed, `action="/register"`) {
+		t.Fatal("closed registration: sign-up form shown")
+	}
+	for _, attr := range []string{`for="username"`, `for="password"`, `autocomplete="username"`, `autocomplete="current-password"`, `lang="en"`, `name="viewport"`} {
+		if !strings.Contains(closed, attr) {
+			t.Errorf("login page lacks %s", attr)
+		}
 	}
 }

@@ -32,7 +32,6 @@ type pageData struct {
 	Logo     string
 	Signup   bool
 	Error    string
-	Notice   string
 	Username string
 	RD       string
 	Tab      string // "signin" or "signup"
