@@ -3,6 +3,7 @@ package accounts
 import (
 	"context"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 )
@@ -66,7 +67,47 @@ func (m *MemoryStore) UpdateUser(_ context.Context, u User) error {
 	return nil
 }
 
+func (m *MemoryStore) DeleteUser(ctx context.Context, name string) error {
+	m.mu.Lock()
+	if _, ok := m.users[name]; !ok {
+		m.mu.Unlock()
+		return ErrUserNotFound
+	}
+	delete(m.users, name)
+	m.mu.Unlock()
+	return m.DeleteUserSessions(ctx, name)
+}
+
+func (m *MemoryStore) Users(context.Context) ([]User, error) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	out := make([]User, 0, len(m.users))
+	for _, u := range m.users {
+		u.Groups = slices.Clone(u.Groups)
+		out = append(out, u)
+	}
+	slices.SortFunc(out, func(a, b User) int { return strings.Compare(a.Name, b.Name) })
+	return out, nil
+}
+
+func (m *MemoryStore) DeleteUserSessions(_ context.Context, user string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, id := range m.byUser[user] {
+		delete(m.sessions, id)
+	}
+	delete(m.byUser, user)
+	return nil
+}
+
 func (m *MemoryStore) CreateSession(_ context.Context, s Session, maxPerUser int) error {
+	m.addSession(s, maxPerUser)
+	return nil
+}
+
+// addSession stores s and returns the ids of the sessions it evicted to
+// keep the user within maxPerUser, so a persistent store can drop them too.
+func (m *MemoryStore) addSession(s Session, maxPerUser int) (evicted []string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.sessions[s.ID] = s
@@ -81,10 +122,18 @@ func (m *MemoryStore) CreateSession(_ context.Context, s Session, maxPerUser int
 	}
 	for maxPerUser > 0 && len(live) > maxPerUser {
 		delete(m.sessions, live[0])
+		evicted = append(evicted, live[0])
 		live = live[1:]
 	}
 	m.byUser[s.User] = live
-	return nil
+	return evicted
+}
+
+// userSessions returns the ids of a user's sessions.
+func (m *MemoryStore) userSessions(user string) []string {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return slices.Clone(m.byUser[user])
 }
 
 func (m *MemoryStore) SessionLive(_ context.Context, id, user string) (bool, error) {
@@ -103,15 +152,16 @@ func (m *MemoryStore) DeleteSession(_ context.Context, id string) error {
 
 // Sweep removes expired sessions and returns how many it removed. cmd runs
 // it periodically so memory follows the number of live sessions.
-func (m *MemoryStore) Sweep() int {
+func (m *MemoryStore) Sweep() int { return len(m.sweep()) }
+
+func (m *MemoryStore) sweep() (removed []string) {
 	now := m.now()
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	n := 0
 	for id, s := range m.sessions {
 		if !now.Before(s.Expires) {
 			delete(m.sessions, id)
-			n++
+			removed = append(removed, id)
 		}
 	}
 	for u, ids := range m.byUser {
@@ -127,7 +177,7 @@ func (m *MemoryStore) Sweep() int {
 			m.byUser[u] = live
 		}
 	}
-	return n
+	return removed
 }
 
 // Sessions returns the number of stored sessions.

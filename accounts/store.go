@@ -3,6 +3,7 @@ package accounts
 import (
 	"context"
 	"errors"
+	"slices"
 	"time"
 )
 
@@ -10,6 +11,9 @@ import (
 var (
 	ErrUserExists   = errors.New("username is taken")
 	ErrUserNotFound = errors.New("user not found")
+	// ErrUnavailable wraps failures to reach a networked store; handlers
+	// answer 503 for it.
+	ErrUnavailable = errors.New("store unavailable")
 )
 
 // User is an account.
@@ -38,6 +42,10 @@ type Store interface {
 	User(ctx context.Context, name string) (User, error) // ErrUserNotFound
 	// UpdateUser replaces an existing account (password, groups, ...).
 	UpdateUser(ctx context.Context, u User) error // ErrUserNotFound
+	// DeleteUser removes an account and ends its sessions.
+	DeleteUser(ctx context.Context, name string) error // ErrUserNotFound
+	// Users lists every account, sorted by name.
+	Users(ctx context.Context) ([]User, error)
 
 	// CreateSession stores s; when the user then has more than maxPerUser
 	// live sessions, the oldest are ended.
@@ -46,8 +54,16 @@ type Store interface {
 	// has not expired. It is on /verify's hot path.
 	SessionLive(ctx context.Context, id, user string) (bool, error)
 	DeleteSession(ctx context.Context, id string) error
+	// DeleteUserSessions ends every session of a user (password change,
+	// group change, account deletion).
+	DeleteUserSessions(ctx context.Context, user string) error
 
 	// Ping reports whether the store can serve (for /readyz).
 	Ping(ctx context.Context) error
 	Close() error
+}
+
+// sortSessions orders sessions oldest first.
+func sortSessions(ss []Session) {
+	slices.SortFunc(ss, func(a, b Session) int { return a.Created.Compare(b.Created) })
 }

@@ -151,6 +151,67 @@ func storeConformance(t *testing.T, newStore func(t *testing.T, now *time.Time) 
 		}
 	})
 
+	t.Run("list and delete users", func(t *testing.T) {
+		now := base
+		s := newStore(t, &now)
+		for _, n := range []string{"carol", "alice", "bob"} {
+			if err := s.CreateUser(ctx, User{Name: n, Hash: "h-" + n, Created: base}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		_ = s.CreateSession(ctx, Session{ID: "bob-1", User: "bob", Created: base, Expires: base.Add(time.Hour)}, 10)
+		_ = s.CreateSession(ctx, Session{ID: "alice-1", User: "alice", Created: base, Expires: base.Add(time.Hour)}, 10)
+		users, err := s.Users(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var names []string
+		for _, u := range users {
+			names = append(names, u.Name)
+		}
+		if fmt.Sprint(names) != "[alice bob carol]" {
+			t.Fatalf("Users = %v", names)
+		}
+		if err := s.DeleteUser(ctx, "bob"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.User(ctx, "bob"); !errors.Is(err, ErrUserNotFound) {
+			t.Fatalf("deleted user still there: %v", err)
+		}
+		if ok, _ := s.SessionLive(ctx, "bob-1", "bob"); ok {
+			t.Fatal("deleted user's session still live")
+		}
+		if ok, _ := s.SessionLive(ctx, "alice-1", "alice"); !ok {
+			t.Fatal("another user's session ended")
+		}
+		if err := s.DeleteUser(ctx, "bob"); !errors.Is(err, ErrUserNotFound) {
+			t.Fatalf("deleting twice = %v", err)
+		}
+		if err := s.CreateUser(ctx, User{Name: "bob", Hash: "again"}); err != nil {
+			t.Fatalf("re-creating a deleted name: %v", err)
+		}
+	})
+
+	t.Run("end all sessions of a user", func(t *testing.T) {
+		now := base
+		s := newStore(t, &now)
+		for _, id := range []string{"a1", "a2"} {
+			_ = s.CreateSession(ctx, Session{ID: id, User: "alice", Created: base, Expires: base.Add(time.Hour)}, 10)
+		}
+		_ = s.CreateSession(ctx, Session{ID: "b1", User: "bob", Created: base, Expires: base.Add(time.Hour)}, 10)
+		if err := s.DeleteUserSessions(ctx, "alice"); err != nil {
+			t.Fatal(err)
+		}
+		for id, want := range map[string]bool{"a1": false, "a2": false} {
+			if ok, _ := s.SessionLive(ctx, id, "alice"); ok != want {
+				t.Errorf("%s live = %v", id, ok)
+			}
+		}
+		if ok, _ := s.SessionLive(ctx, "b1", "bob"); !ok {
+			t.Error("bob's session ended")
+		}
+	})
+
 	t.Run("ping", func(t *testing.T) {
 		now := base
 		if err := newStore(t, &now).Ping(ctx); err != nil {

@@ -42,6 +42,14 @@ type Config struct {
 	LoginURL        string   `env:"LOGIN_URL"`
 	RedirectDomains []string `env:"REDIRECT_DOMAINS" envSeparator:","`
 
+	// Store holds users and sessions: memory (default; lost on restart),
+	// bolt:///path (one replica, survives restarts) or redis://...
+	// (shared by every replica). See openStore.
+	Store string `env:"STORE" envDefault:"memory"`
+	// RedisGrace: while Redis is unreachable, sessions this replica has
+	// already seen stay valid for this long; unknown ones are refused.
+	RedisGrace time.Duration `env:"REDIS_GRACE" envDefault:"30s"`
+
 	Registration string `env:"REGISTRATION" envDefault:"open"`
 	UsersFile    string `env:"USERS_FILE"`
 

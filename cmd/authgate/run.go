@@ -38,7 +38,7 @@ func run(ctx context.Context, args, environ []string, stdin io.Reader, stdout, s
 		return err
 	}
 	log := newLogger(cfg, stderr)
-	srv, err := newServer(cfg, log)
+	srv, err := newServer(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
@@ -111,16 +111,17 @@ func loadSecrets(cfg Config, log *slog.Logger) (verify.Secret, []verify.Secret, 
 
 // server is the wired application.
 type server struct {
-	cfg      Config
-	log      *slog.Logger
-	store    accounts.Store
-	accounts *accounts.Service
-	verifier *verify.Verifier
-	trusted  *verify.TrustedProxies
-	handler  http.Handler
+	cfg       Config
+	log       *slog.Logger
+	store     accounts.Store
+	storeKind string
+	accounts  *accounts.Service
+	verifier  *verify.Verifier
+	trusted   *verify.TrustedProxies
+	handler   http.Handler
 }
 
-func newServer(cfg Config, log *slog.Logger) (*server, error) {
+func newServer(ctx context.Context, cfg Config, log *slog.Logger) (*server, error) {
 	cur, prev, err := loadSecrets(cfg, log)
 	if err != nil {
 		return nil, err
@@ -144,7 +145,10 @@ func newServer(cfg Config, log *slog.Logger) (*server, error) {
 	if err != nil {
 		return nil, badVar("ARGON2_MEMORY", "%v", err)
 	}
-	store := accounts.NewMemoryStore(nil)
+	store, kind, err := openStore(ctx, cfg, log)
+	if err != nil {
+		return nil, err
+	}
 	domains := cfg.redirectDomains()
 	svc, err := accounts.New(accounts.Config{
 		Store:              store,
@@ -167,6 +171,7 @@ func newServer(cfg Config, log *slog.Logger) (*server, error) {
 		Logger:        log,
 	})
 	if err != nil {
+		_ = store.Close()
 		return nil, err
 	}
 	v := verify.New(verify.Config{
@@ -179,7 +184,7 @@ func newServer(cfg Config, log *slog.Logger) (*server, error) {
 		Trusted:    trusted,
 		Logger:     log,
 	})
-	s := &server{cfg: cfg, log: log, store: store, accounts: svc, verifier: v, trusted: trusted}
+	s := &server{cfg: cfg, log: log, store: store, storeKind: kind, accounts: svc, verifier: v, trusted: trusted}
 	s.handler = s.routes()
 	s.warn(domains, len(static))
 	return s, nil
@@ -193,13 +198,16 @@ func (s *server) warn(domains verify.Domains, staticUsers int) {
 	if !s.cfg.CookieSecure {
 		s.log.Warn("AUTHGATE_COOKIE_SECURE=false: session cookies travel over plain HTTP.")
 	}
+	if s.storeKind == "memory" {
+		s.log.Warn("AUTHGATE_STORE=memory: accounts and sessions are lost on restart and cannot be shared between replicas. Use bolt:///path for one replica or redis://... for several.")
+	}
 	if s.cfg.MaxFailures == 0 {
 		s.log.Warn("AUTHGATE_MAX_FAILURES=0: brute-force regulation is off.")
 	}
 	if s.cfg.LoginURL == "" {
 		s.log.Warn("AUTHGATE_LOGIN_URL is not set: /verify answers 401 without redirecting browsers to a login page.")
 	}
-	s.log.Info("authgate configured", "store", "memory", "registration", s.cfg.Registration,
+	s.log.Info("authgate configured", "store", s.storeKind, "registration", s.cfg.Registration,
 		"static_users", staticUsers, "redirect_domains", strings.Join(domains, ","), "session_ttl", s.cfg.SessionTTL.String())
 }
 
@@ -236,7 +244,7 @@ func (s *server) serve(ctx context.Context, ln net.Listener) error {
 
 // sweep drops expired sessions so memory follows the live ones.
 func (s *server) sweep(ctx context.Context) {
-	ms, ok := s.store.(*accounts.MemoryStore)
+	ms, ok := s.store.(interface{ Sweep() int })
 	if !ok {
 		return
 	}

@@ -1,0 +1,236 @@
+package accounts
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// BoltStore keeps accounts and sessions in one bbolt file, so they survive
+// restarts on a single machine. Every write is committed (fsync) before it
+// returns: an account whose registration was answered 201 survives a
+// SIGKILL right after. Live sessions are mirrored in memory at open, so
+// /verify never touches the disk.
+type BoltStore struct {
+	db  *bolt.DB
+	mem *MemoryStore // session index; the file is the truth
+}
+
+var _ Store = (*BoltStore)(nil)
+
+var (
+	bucketUsers    = []byte("users")
+	bucketSessions = []byte("sessions")
+)
+
+// ErrStoreLocked: another process has the file open. bbolt takes an
+// exclusive flock; waiting for it forever would look like a hang.
+var ErrStoreLocked = errors.New("the store file is in use by another authgate process (bbolt holds an exclusive lock)")
+
+// OpenBolt opens (creating if needed) the store file at path. It gives up
+// after lockTimeout if another process holds the file.
+func OpenBolt(path string, lockTimeout time.Duration, now func() time.Time) (*BoltStore, error) {
+	if now == nil {
+		now = time.Now
+	}
+	if dir := filepath.Dir(path); dir != "" {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, err
+		}
+	}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: lockTimeout})
+	if err != nil {
+		if errors.Is(err, bolt.ErrTimeout) {
+			return nil, fmt.Errorf("%s: %w", path, ErrStoreLocked)
+		}
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	s := &BoltStore{db: db, mem: NewMemoryStore(now)}
+	if err := s.load(); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return s, nil
+}
+
+// load creates the buckets and mirrors the live sessions, dropping the
+// expired ones from the file.
+func (s *BoltStore) load() error {
+	now := s.mem.now()
+	return s.db.Update(func(tx *bolt.Tx) error {
+		if _, err := tx.CreateBucketIfNotExists(bucketUsers); err != nil {
+			return err
+		}
+		b, err := tx.CreateBucketIfNotExists(bucketSessions)
+		if err != nil {
+			return err
+		}
+		var sessions []Session
+		var expired [][]byte
+		err = b.ForEach(func(k, v []byte) error {
+			var sess Session
+			if err := json.Unmarshal(v, &sess); err != nil || !now.Before(sess.Expires) {
+				expired = append(expired, append([]byte(nil), k...))
+				return nil
+			}
+			sessions = append(sessions, sess)
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for _, k := range expired {
+			if err := b.Delete(k); err != nil {
+				return err
+			}
+		}
+		// Oldest first, so the per-user order (and eviction) is kept.
+		sortSessions(sessions)
+		for _, sess := range sessions {
+			s.mem.addSession(sess, 0)
+		}
+		return nil
+	})
+}
+
+func (s *BoltStore) CreateUser(_ context.Context, u User) error {
+	v, err := json.Marshal(u)
+	if err != nil {
+		return err
+	}
+	return s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketUsers)
+		if b.Get([]byte(u.Name)) != nil {
+			return ErrUserExists
+		}
+		return b.Put([]byte(u.Name), v)
+	})
+}
+
+func (s *BoltStore) User(_ context.Context, name string) (User, error) {
+	var u User
+	err := s.db.View(func(tx *bolt.Tx) error {
+		v := tx.Bucket(bucketUsers).Get([]byte(name))
+		if v == nil {
+			return ErrUserNotFound
+		}
+		return json.Unmarshal(v, &u)
+	})
+	return u, err
+}
+
+func (s *BoltStore) UpdateUser(_ context.Context, u User) error {
+	v, err := json.Marshal(u)
+	if err != nil {
+		return err
+	}
+	return s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketUsers)
+		if b.Get([]byte(u.Name)) == nil {
+			return ErrUserNotFound
+		}
+		return b.Put([]byte(u.Name), v)
+	})
+}
+
+func (s *BoltStore) DeleteUser(ctx context.Context, name string) error {
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketUsers)
+		if b.Get([]byte(name)) == nil {
+			return ErrUserNotFound
+		}
+		return b.Delete([]byte(name))
+	})
+	if err != nil {
+		return err
+	}
+	return s.DeleteUserSessions(ctx, name)
+}
+
+func (s *BoltStore) Users(context.Context) ([]User, error) {
+	var out []User
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketUsers).ForEach(func(_, v []byte) error {
+			var u User
+			if err := json.Unmarshal(v, &u); err != nil {
+				return err
+			}
+			out = append(out, u)
+			return nil
+		})
+	})
+	return out, err // bbolt iterates keys in order: already sorted
+}
+
+func (s *BoltStore) CreateSession(_ context.Context, sess Session, maxPerUser int) error {
+	v, err := json.Marshal(sess)
+	if err != nil {
+		return err
+	}
+	evicted := s.mem.addSession(sess, maxPerUser)
+	err = s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketSessions)
+		for _, id := range evicted {
+			if err := b.Delete([]byte(id)); err != nil {
+				return err
+			}
+		}
+		return b.Put([]byte(sess.ID), v)
+	})
+	if err != nil {
+		// Not durable, so not live. The evicted sessions stay ended:
+		// failing closed is the safe direction.
+		_ = s.mem.DeleteSession(context.Background(), sess.ID)
+	}
+	return err
+}
+
+func (s *BoltStore) SessionLive(ctx context.Context, id, user string) (bool, error) {
+	return s.mem.SessionLive(ctx, id, user)
+}
+
+func (s *BoltStore) DeleteSession(ctx context.Context, id string) error {
+	// Memory first: the session stops working at once even if the disk
+	// write fails.
+	_ = s.mem.DeleteSession(ctx, id)
+	return s.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketSessions).Delete([]byte(id)) })
+}
+
+func (s *BoltStore) DeleteUserSessions(ctx context.Context, user string) error {
+	ids := s.mem.userSessions(user)
+	_ = s.mem.DeleteUserSessions(ctx, user)
+	return s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketSessions)
+		for _, id := range ids {
+			if err := b.Delete([]byte(id)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// Sweep removes expired sessions from memory and from the file.
+func (s *BoltStore) Sweep() int {
+	removed := s.mem.sweep()
+	if len(removed) == 0 {
+		return 0
+	}
+	_ = s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketSessions)
+		for _, id := range removed {
+			_ = b.Delete([]byte(id))
+		}
+		return nil
+	})
+	return len(removed)
+}
+
+func (s *BoltStore) Ping(context.Context) error { return nil }
+func (s *BoltStore) Close() error               { return s.db.Close() }

@@ -1,0 +1,521 @@
+package accounts
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// RedisOptions tune a RedisStore. Zero values take the defaults.
+type RedisOptions struct {
+	// Grace is how long /verify keeps honouring sessions it already knows
+	// while Redis is unreachable (default 30s). Unknown sessions are refused
+	// at once: the gate fails closed.
+	Grace time.Duration
+	// Prefix namespaces every key and the revocation channel.
+	Prefix string
+	// CacheSize bounds the local session cache (default 1,048,576).
+	CacheSize int
+	Logger    *slog.Logger
+	Now       func() time.Time
+}
+
+// RedisStore keeps accounts and sessions in Redis, shared by every replica.
+// Sessions carry Redis TTLs equal to their expiry. /verify does not make a
+// round trip per request: each replica caches the sessions it has seen and
+// learns of logouts and evictions through pub/sub, so a logout on one
+// replica is refused by every other within milliseconds. When the
+// subscription drops, revocations may have been missed: the cache is
+// trusted for at most Grace and flushed when the subscription returns.
+type RedisStore struct {
+	rdb    redis.UniversalClient
+	opts   RedisOptions
+	log    *slog.Logger
+	now    func() time.Time
+	cancel context.CancelFunc
+	done   chan struct{}
+
+	createSession *redis.Script
+	deleteSession *redis.Script
+
+	// downSince is the unix-nano time the subscription was lost, or 0
+	// while it is up (and revocations are flowing).
+	downSince atomic.Int64
+	cache     *sessionCache
+}
+
+var _ Store = (*RedisStore)(nil)
+
+// OpenRedis connects to the Redis that spec names (redis://, rediss://, or
+// redis-sentinel://[:password@]sentinel:port/db?master_name=NAME&addr=...)
+// and starts the revocation subscription. It fails if Redis does not answer.
+func OpenRedis(ctx context.Context, spec string, o RedisOptions) (*RedisStore, error) {
+	rdb, err := redisClient(spec)
+	if err != nil {
+		return nil, err
+	}
+	if o.Grace <= 0 {
+		o.Grace = 30 * time.Second
+	}
+	if o.Prefix == "" {
+		o.Prefix = "authgate:"
+	}
+	if o.CacheSize <= 0 {
+		o.CacheSize = 1 << 20
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	pctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	if err := rdb.Ping(pctx).Err(); err != nil {
+		_ = rdb.Close()
+		return nil, fmt.Errorf("redis: %w", err)
+	}
+	s := &RedisStore{
+		rdb: rdb, opts: o, log: o.Logger, now: o.Now, done: make(chan struct{}),
+		createSession: redis.NewScript(createSessionLua),
+		deleteSession: redis.NewScript(deleteSessionLua),
+		cache:         newSessionCache(o.CacheSize),
+	}
+	s.downSince.Store(o.Now().UnixNano())
+	sctx, scancel := context.WithCancel(context.Background())
+	s.cancel = scancel
+	ready := make(chan struct{})
+	go s.subscribe(sctx, ready)
+	select {
+	case <-ready:
+	case <-time.After(3 * time.Second):
+		s.log.Warn("redis: revocation subscription not up yet; unknown sessions are refused until it is")
+	}
+	return s, nil
+}
+
+func redisClient(spec string) (redis.UniversalClient, error) {
+	tune := func(dial, rw *time.Duration, retries *int) {
+		// Fail fast: a request waiting on a dead Redis is worse than a
+		// quick 503 (or, on /verify, the local cache).
+		*dial, *rw, *retries = time.Second, time.Second, 1
+	}
+	if rest, ok := strings.CutPrefix(spec, "redis-sentinel://"); ok {
+		fo, err := redis.ParseFailoverURL("redis://" + rest)
+		if err != nil {
+			return nil, err
+		}
+		if fo.MasterName == "" {
+			return nil, errors.New("redis-sentinel:// needs ?master_name=NAME")
+		}
+		tune(&fo.DialTimeout, &fo.ReadTimeout, &fo.MaxRetries)
+		fo.WriteTimeout = fo.ReadTimeout
+		return redis.NewFailoverClient(fo), nil
+	}
+	o, err := redis.ParseURL(spec)
+	if err != nil {
+		return nil, err
+	}
+	tune(&o.DialTimeout, &o.ReadTimeout, &o.MaxRetries)
+	o.WriteTimeout = o.ReadTimeout
+	return redis.NewClient(o), nil
+}
+
+func (s *RedisStore) userKey(name string) string      { return s.opts.Prefix + "user:" + name }
+func (s *RedisStore) sessionKey(id string) string     { return s.opts.Prefix + "session:" + id }
+func (s *RedisStore) userSessions(name string) string { return s.opts.Prefix + "user_sessions:" + name }
+func (s *RedisStore) channel() string                 { return s.opts.Prefix + "revoked" }
+
+// unavailable marks network failures so handlers can answer 503.
+func unavailable(err error) error {
+	if err == nil || errors.Is(err, redis.Nil) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", ErrUnavailable, err)
+}
+
+func (s *RedisStore) CreateUser(ctx context.Context, u User) error {
+	v, err := json.Marshal(u)
+	if err != nil {
+		return err
+	}
+	// SET NX is the atomic step: of two replicas registering one name at
+	// once, exactly one succeeds.
+	ok, err := s.rdb.SetNX(ctx, s.userKey(u.Name), v, 0).Result()
+	if err != nil {
+		return unavailable(err)
+	}
+	if !ok {
+		return ErrUserExists
+	}
+	return nil
+}
+
+func (s *RedisStore) User(ctx context.Context, name string) (User, error) {
+	v, err := s.rdb.Get(ctx, s.userKey(name)).Bytes()
+	if errors.Is(err, redis.Nil) {
+		return User{}, ErrUserNotFound
+	}
+	if err != nil {
+		return User{}, unavailable(err)
+	}
+	var u User
+	return u, json.Unmarshal(v, &u)
+}
+
+func (s *RedisStore) UpdateUser(ctx context.Context, u User) error {
+	v, err := json.Marshal(u)
+	if err != nil {
+		return err
+	}
+	ok, err := s.rdb.SetXX(ctx, s.userKey(u.Name), v, 0).Result()
+	if err != nil {
+		return unavailable(err)
+	}
+	if !ok {
+		return ErrUserNotFound
+	}
+	return nil
+}
+
+func (s *RedisStore) DeleteUser(ctx context.Context, name string) error {
+	n, err := s.rdb.Del(ctx, s.userKey(name)).Result()
+	if err != nil {
+		return unavailable(err)
+	}
+	if n == 0 {
+		return ErrUserNotFound
+	}
+	return s.DeleteUserSessions(ctx, name)
+}
+
+func (s *RedisStore) Users(ctx context.Context) ([]User, error) {
+	var out []User
+	iter := s.rdb.Scan(ctx, 0, s.userKey("*"), 500).Iterator()
+	for iter.Next(ctx) {
+		u, err := s.User(ctx, strings.TrimPrefix(iter.Val(), s.userKey("")))
+		if errors.Is(err, ErrUserNotFound) {
+			continue // deleted meanwhile
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, u)
+	}
+	if err := iter.Err(); err != nil {
+		return nil, unavailable(err)
+	}
+	slices.SortFunc(out, func(a, b User) int { return strings.Compare(a.Name, b.Name) })
+	return out, nil
+}
+
+// createSessionLua stores a session with its TTL, indexes it under its
+// user, drops index entries whose sessions are gone, and evicts (and
+// announces) the oldest sessions beyond the cap, all in one atomic step.
+const createSessionLua = `
+local sess, zset = KEYS[1], KEYS[2]
+local id, user, ttl, created, max = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4], tonumber(ARGV[5])
+local prefix, chan = ARGV[6], ARGV[7]
+redis.call('SET', sess, user, 'PX', ttl)
+redis.call('ZADD', zset, created, id)
+if redis.call('PTTL', zset) < ttl then redis.call('PEXPIRE', zset, ttl) end
+for _, m in ipairs(redis.call('ZRANGE', zset, 0, -1)) do
+  if redis.call('EXISTS', prefix .. m) == 0 then redis.call('ZREM', zset, m) end
+end
+local n = redis.call('ZCARD', zset)
+while max > 0 and n > max do
+  local old = redis.call('ZPOPMIN', zset)
+  redis.call('DEL', prefix .. old[1])
+  redis.call('PUBLISH', chan, old[1])
+  n = n - 1
+end
+return n`
+
+// deleteSessionLua deletes a session and announces it, so every replica
+// drops it from its cache.
+const deleteSessionLua = `
+local user = redis.call('GET', KEYS[1])
+redis.call('DEL', KEYS[1])
+if user then redis.call('ZREM', ARGV[2] .. user, ARGV[1]) end
+redis.call('PUBLISH', ARGV[3], ARGV[1])
+return 1`
+
+func (s *RedisStore) CreateSession(ctx context.Context, sess Session, maxPerUser int) error {
+	ttl := sess.Expires.Sub(s.now())
+	if ttl <= 0 {
+		return nil
+	}
+	err := s.createSession.Run(ctx, s.rdb,
+		[]string{s.sessionKey(sess.ID), s.userSessions(sess.User)},
+		sess.ID, sess.User, ttl.Milliseconds(), sess.Created.UnixNano(), maxPerUser,
+		s.sessionKey(""), s.channel()).Err()
+	if err != nil {
+		return unavailable(err)
+	}
+	s.cache.put(sess.ID, sess.User, sess.Expires)
+	return nil
+}
+
+// SessionLive answers from the local cache when it can. A session not yet
+// seen by this replica costs one round trip, once; a known-dead one costs
+// nothing.
+func (s *RedisStore) SessionLive(ctx context.Context, id, user string) (bool, error) {
+	now := s.now()
+	down := s.downSince.Load()
+	if e, ok := s.cache.get(id); ok {
+		if e.dead {
+			return false, nil
+		}
+		if e.user != user || !now.Before(e.expires) {
+			return false, nil
+		}
+		if down == 0 || now.Sub(time.Unix(0, down)) < s.opts.Grace {
+			return true, nil
+		}
+		return false, nil // revocations may have been missed for too long
+	}
+	if down != 0 {
+		return false, nil // fail closed: nothing we can confirm
+	}
+	gen := s.cache.generation()
+	pipe := s.rdb.Pipeline()
+	get := pipe.Get(ctx, s.sessionKey(id))
+	pttl := pipe.PTTL(ctx, s.sessionKey(id))
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return false, unavailable(err)
+	}
+	owner, err := get.Result()
+	if errors.Is(err, redis.Nil) {
+		s.cache.markDead(id)
+		return false, nil
+	}
+	if err != nil {
+		return false, unavailable(err)
+	}
+	ttl := pttl.Val()
+	if ttl <= 0 {
+		return false, nil
+	}
+	s.cache.putIf(gen, id, owner, now.Add(ttl))
+	return owner == user, nil
+}
+
+func (s *RedisStore) DeleteSession(ctx context.Context, id string) error {
+	s.cache.markDead(id)
+	err := s.deleteSession.Run(ctx, s.rdb, []string{s.sessionKey(id)}, id, s.userSessions(""), s.channel()).Err()
+	return unavailable(err)
+}
+
+func (s *RedisStore) DeleteUserSessions(ctx context.Context, user string) error {
+	ids, err := s.rdb.ZRange(ctx, s.userSessions(user), 0, -1).Result()
+	if err != nil {
+		return unavailable(err)
+	}
+	for _, id := range ids {
+		if err := s.DeleteSession(ctx, id); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Ping reports whether Redis answers and revocations are flowing; /readyz
+// uses it.
+func (s *RedisStore) Ping(ctx context.Context) error {
+	if err := s.rdb.Ping(ctx).Err(); err != nil {
+		return unavailable(err)
+	}
+	if s.downSince.Load() != 0 {
+		return fmt.Errorf("%w: revocation subscription is down", ErrUnavailable)
+	}
+	return nil
+}
+
+func (s *RedisStore) Close() error {
+	s.cancel()
+	<-s.done
+	return s.rdb.Close()
+}
+
+// Sweep drops expired entries from the local cache.
+func (s *RedisStore) Sweep() int { return s.cache.sweep(s.now()) }
+
+// subscribe keeps the revocation subscription up. Each time it (re)starts,
+// the cache is flushed first: messages sent while it was down are lost.
+func (s *RedisStore) subscribe(ctx context.Context, ready chan struct{}) {
+	defer close(s.done)
+	backoff := 100 * time.Millisecond
+	for ctx.Err() == nil {
+		ps := s.rdb.Subscribe(ctx, s.channel())
+		if _, err := ps.Receive(ctx); err != nil {
+			_ = ps.Close()
+			s.markDown(err)
+			select {
+			case <-ctx.Done():
+			case <-time.After(backoff):
+			}
+			backoff = min(2*backoff, 2*time.Second)
+			continue
+		}
+		backoff = 100 * time.Millisecond
+		s.cache.flush()
+		s.downSince.Store(0)
+		s.log.Info("redis: revocation subscription up")
+		if ready != nil {
+			close(ready)
+			ready = nil
+		}
+		err := s.listen(ctx, ps)
+		_ = ps.Close()
+		if ctx.Err() == nil {
+			s.markDown(err)
+		}
+	}
+}
+
+func (s *RedisStore) markDown(err error) {
+	if s.downSince.CompareAndSwap(0, s.now().UnixNano()) {
+		s.log.Warn("redis: revocation subscription lost; known sessions honoured for the grace period, unknown ones refused", "grace", s.opts.Grace.String(), "err", err)
+	}
+}
+
+// listen applies revocations until the connection fails. A ping every
+// second finds a silent, dead connection.
+func (s *RedisStore) listen(ctx context.Context, ps *redis.PubSub) error {
+	lastSeen := time.Now()
+	for {
+		// The socket read does not watch ctx; Close cancels it and waits
+		// here, so look at it before each read.
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		msg, err := ps.ReceiveTimeout(ctx, time.Second)
+		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				if time.Since(lastSeen) > 3*time.Second {
+					return errors.New("no answer to pings")
+				}
+				if err := ps.Ping(ctx); err != nil {
+					return err
+				}
+				continue
+			}
+			return err
+		}
+		lastSeen = time.Now()
+		switch m := msg.(type) {
+		case *redis.Message:
+			s.cache.markDead(m.Payload)
+		case *redis.Subscription:
+			// A resubscription after a silent reconnect: flush, as at start.
+			if m.Kind == "subscribe" {
+				s.cache.flush()
+			}
+		}
+	}
+}
+
+// sessionCache is the replica's view of sessions: live ones with their
+// owner and expiry, and ids known to be dead (logged out, evicted, never
+// existed). It is bounded; an evicted entry only costs a round trip later.
+type sessionCache struct {
+	max int
+
+	mu      sync.RWMutex
+	gen     uint64
+	entries map[string]cacheEntry
+}
+
+type cacheEntry struct {
+	user    string
+	expires time.Time
+	dead    bool
+}
+
+func newSessionCache(max int) *sessionCache {
+	return &sessionCache{max: max, entries: map[string]cacheEntry{}}
+}
+
+func (c *sessionCache) get(id string) (cacheEntry, bool) {
+	c.mu.RLock()
+	e, ok := c.entries[id]
+	c.mu.RUnlock()
+	return e, ok
+}
+
+func (c *sessionCache) generation() uint64 {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.gen
+}
+
+func (c *sessionCache) put(id, user string, expires time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.insert(id, cacheEntry{user: user, expires: expires})
+}
+
+// putIf caches a lookup result unless a revocation or flush happened since
+// the lookup started (gen changed): a logout racing a lookup must win.
+func (c *sessionCache) putIf(gen uint64, id, user string, expires time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.gen != gen {
+		return
+	}
+	if e, ok := c.entries[id]; ok && e.dead {
+		return
+	}
+	c.insert(id, cacheEntry{user: user, expires: expires})
+}
+
+func (c *sessionCache) markDead(id string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.gen++
+	c.insert(id, cacheEntry{dead: true, expires: time.Now().Add(48 * time.Hour)})
+}
+
+func (c *sessionCache) insert(id string, e cacheEntry) {
+	if _, ok := c.entries[id]; !ok && len(c.entries) >= c.max {
+		n := c.max / 16
+		for k := range c.entries {
+			delete(c.entries, k)
+			if n--; n <= 0 {
+				break
+			}
+		}
+	}
+	c.entries[id] = e
+}
+
+func (c *sessionCache) flush() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.gen++
+	clear(c.entries)
+}
+
+func (c *sessionCache) sweep(now time.Time) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := 0
+	for k, e := range c.entries {
+		if !now.Before(e.expires) {
+			delete(c.entries, k)
+			n++
+		}
+	}
+	return n
+}
