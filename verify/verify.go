@@ -239,11 +239,26 @@ type policy struct {
 	groups [][]string // each inner list: member of any; all lists must match
 	users  [][]string
 	onFail onFail
+	// invalid: the query could not be read as the operator surely meant
+	// it; nobody passes, rather than everybody.
+	invalid bool
 }
 
 func parsePolicy(rawQuery string) policy {
 	var p policy
-	q, _ := url.ParseQuery(rawQuery) // a malformed pair is dropped, the rest still applies
+	q, err := url.ParseQuery(rawQuery)
+	if err != nil {
+		// ParseQuery drops a pair it cannot read ("groups=admins;x=1",
+		// "%zz=1") and keeps going; dropping a rule would widen access.
+		p.invalid = true
+	}
+	for k := range q {
+		if k != "groups" && k != "users" && k != "on_fail" && looksLikeRule(k) {
+			// "group=", "Groups=", "groups%3Dadmins", "user": a typo in
+			// a proxy config must lock the location, not open it.
+			p.invalid = true
+		}
+	}
 	for _, v := range q["groups"] {
 		p.groups = append(p.groups, splitList(v))
 	}
@@ -281,7 +296,18 @@ func splitList(v string) []string {
 	return out
 }
 
+// looksLikeRule reports whether a query key resembles a rule name. Other
+// unknown keys (proxy=caddy, a marker) are ignored.
+func looksLikeRule(k string) bool {
+	k = strings.ToLower(strings.TrimSpace(k))
+	return strings.HasPrefix(k, "group") || strings.HasPrefix(k, "user") ||
+		strings.HasPrefix(k, "on_fail") || strings.HasPrefix(k, "on-fail") || strings.HasPrefix(k, "onfail")
+}
+
 func (p policy) allows(id Identity) bool {
+	if p.invalid {
+		return false
+	}
 	for _, any := range p.users {
 		if !containsFold(any, []string{id.User}) {
 			return false

@@ -164,6 +164,51 @@ func TestVerifyPolicy(t *testing.T) {
 	}
 }
 
+// TestVerifyPolicyFailsClosed: a rule the gate cannot read exactly as
+// written denies everyone. Each of these once let every signed-in user
+// through a location meant for one group (the gate read "no rule").
+func TestVerifyPolicyFailsClosed(t *testing.T) {
+	f := newFixture(t, nil)
+	admin := f.login(t, "alice", "admins")
+	dev := f.login(t, "bob", "dev")
+	cases := []struct {
+		name  string
+		query string
+		tok   string
+		want  int
+	}{
+		{"singular key", "group=admins", dev, 403},
+		{"capitalised key", "Groups=admins", dev, 403},
+		{"upper-case key", "GROUPS=admins", admin, 403},
+		{"semicolon inside the pair", "groups=admins;x=1", dev, 403},
+		{"semicolon separator", "groups=admins;users=bob", dev, 403},
+		{"encoded equals sign", "groups%3Dadmins", dev, 403},
+		{"singular users key", "user=alice", dev, 403},
+		{"misspelt on_fail beside a rule", "groups=admins&on-fail=401", admin, 403},
+		{"padded key", "%20groups=admins", dev, 403},
+		{"bad escape elsewhere", "proxy=%zz&groups=admins", admin, 403},
+		// The control: exactly written rules still work, markers are ignored.
+		{"exact key still passes the member", "groups=admins&proxy=caddy", admin, 200},
+		{"unrelated marker alone", "proxy=nginx", dev, 200},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			w := f.do("GET", "/verify?"+tc.query, map[string]string{"Authorization": "Bearer " + tc.tok})
+			if w.Code != tc.want {
+				t.Fatalf("status = %d, want %d", w.Code, tc.want)
+			}
+			if tc.want == 403 {
+				if w.Header().Get("Remote-User") != "" {
+					t.Errorf("403 carries identity headers")
+				}
+				if !strings.Contains(w.Body.String(), `"error"`) {
+					t.Errorf("403 body %q", w.Body)
+				}
+			}
+		})
+	}
+}
+
 func TestVerifyUnauthenticatedNegotiation(t *testing.T) {
 	traefik := map[string]string{ // what Traefik and Caddy send
 		"X-Forwarded-Method": "GET", "X-Forwarded-Proto": "https",
