@@ -106,6 +106,12 @@ var (
 
 // NewUser validates a registration and returns the account to store.
 func (s *Service) NewUser(ctx context.Context, username, password, email, name string) (User, error) {
+	return newUser(ctx, s.cfg.Hasher, s.now(), username, password, email, name)
+}
+
+// newUser is the one place an account's fields are checked, for /register
+// and for "authgate users add" alike.
+func newUser(ctx context.Context, h *Hasher, now time.Time, username, password, email, name string) (User, error) {
 	canon, err := CanonicalUsername(username)
 	if err != nil {
 		return User{}, err
@@ -122,11 +128,11 @@ func (s *Service) NewUser(ctx context.Context, username, password, email, name s
 	if len([]rune(name)) > 128 || strings.IndexFunc(name, unicode.IsControl) >= 0 {
 		return User{}, errBadName
 	}
-	hash, err := s.cfg.Hasher.Hash(ctx, password)
+	hash, err := h.Hash(ctx, password)
 	if err != nil {
 		return User{}, err
 	}
-	return User{Name: canon, Hash: hash, Email: email, Display: strings.TrimSpace(name), Created: s.now().UTC()}, nil
+	return User{Name: canon, Hash: hash, Email: email, Display: strings.TrimSpace(name), Created: now.UTC()}, nil
 }
 
 // Create stores a new account; a name in the users file counts as taken.

@@ -21,6 +21,7 @@ type Server struct {
 	tb   testing.TB
 	dir  string
 	port int
+	aof  bool
 
 	mu  sync.Mutex
 	cmd *exec.Cmd
@@ -30,6 +31,16 @@ type Server struct {
 func Start(tb testing.TB) *Server {
 	tb.Helper()
 	s := &Server{tb: tb, dir: tb.TempDir(), port: freePort(tb)}
+	s.start()
+	tb.Cleanup(s.Stop)
+	return s
+}
+
+// StartPersistent is Start with an append-only file fsynced on every write,
+// as production Redis runs: Restart keeps the data.
+func StartPersistent(tb testing.TB) *Server {
+	tb.Helper()
+	s := &Server{tb: tb, dir: tb.TempDir(), port: freePort(tb), aof: true}
 	s.start()
 	tb.Cleanup(s.Stop)
 	return s
@@ -47,9 +58,13 @@ func (s *Server) start() {
 	if err != nil {
 		s.tb.Fatalf("redis-server not found (%v): `make test` installs it with apt-get (Debian package redis-server)", err)
 	}
-	cmd := exec.Command(bin, "--port", strconv.Itoa(s.port), "--bind", "127.0.0.1",
-		"--dir", s.dir, "--save", "", "--appendonly", "no", "--protected-mode", "yes",
-		"--daemonize", "no", "--loglevel", "warning")
+	aof := []string{"--appendonly", "no"}
+	if s.aof {
+		aof = []string{"--appendonly", "yes", "--appendfsync", "always"}
+	}
+	cmd := exec.Command(bin, append([]string{"--port", strconv.Itoa(s.port), "--bind", "127.0.0.1",
+		"--dir", s.dir, "--save", "", "--protected-mode", "yes",
+		"--daemonize", "no", "--loglevel", "warning"}, aof...)...)
 	if err := cmd.Start(); err != nil {
 		s.tb.Fatalf("starting redis-server: %v", err)
 	}
@@ -93,8 +108,8 @@ func (s *Server) Stop() {
 	}
 }
 
-// Restart starts the server again on the same port, empty (no
-// persistence), as after a crash without a snapshot.
+// Restart starts the server again on the same port: empty after Start, as
+// after a crash without persistence; with its data after StartPersistent.
 func (s *Server) Restart() {
 	s.tb.Helper()
 	s.Stop()

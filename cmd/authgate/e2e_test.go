@@ -69,13 +69,7 @@ var listenRE = regexp.MustCompile(`msg="authgate listening" addr=(\S+)`)
 // listens. It is killed when the test ends.
 func startGate(tb testing.TB, env ...string) *gate {
 	tb.Helper()
-	cmd := exec.Command(binary(tb))
-	cmd.Env = append([]string{
-		"PATH=" + os.Getenv("PATH"),
-		"AUTHGATE_LISTEN=127.0.0.1:0",
-		"AUTHGATE_ARGON2_MEMORY=1024", "AUTHGATE_ARGON2_TIME=1",
-		"AUTHGATE_COOKIE_SECURE=false",
-	}, env...)
+	cmd := gateCommand(tb, env...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		tb.Fatal(err)
@@ -113,6 +107,19 @@ func startGate(tb testing.TB, env ...string) *gate {
 		tb.Fatalf("gate did not start\n%s", g.Logs())
 	}
 	return g
+}
+
+// gateCommand is the binary with test-friendly defaults (cheap argon2, any
+// free port) under env.
+func gateCommand(tb testing.TB, env ...string) *exec.Cmd {
+	cmd := exec.Command(binary(tb))
+	cmd.Env = append([]string{
+		"PATH=" + os.Getenv("PATH"),
+		"AUTHGATE_LISTEN=127.0.0.1:0",
+		"AUTHGATE_ARGON2_MEMORY=1024", "AUTHGATE_ARGON2_TIME=1",
+		"AUTHGATE_COOKIE_SECURE=false",
+	}, env...)
+	return cmd
 }
 
 func (g *gate) Logs() string {

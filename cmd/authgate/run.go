@@ -26,6 +26,8 @@ func run(ctx context.Context, args, environ []string, stdin io.Reader, stdout, s
 			args = args[1:]
 		case "hash-password":
 			return hashPassword(ctx, environ, stdin, stdout)
+		case "users":
+			return users(ctx, args[1:], environ, stdin, stdout)
 		case "help", "-h", "--help":
 			fmt.Fprint(stdout, usage)
 			return nil
@@ -56,6 +58,7 @@ const usage = `usage: authgate [command]
 commands:
   serve           run the gate (the default)
   hash-password   read a password on stdin, print its argon2id hash for AUTHGATE_USERS_FILE
+  users           add, list, passwd, groups, delete accounts in a bolt or redis store
 
 configuration: AUTHGATE_* environment variables, see README.md
 `

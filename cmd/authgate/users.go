@@ -1,0 +1,198 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/authgate/authgate/accounts"
+)
+
+const usersUsage = `usage: authgate users <command>
+
+  add [-groups a,b] [-email E] [-name "Full Name"] NAME   password on stdin
+  list [-json]
+  passwd NAME                                            password on stdin; ends NAME's sessions
+  groups NAME a,b                                        "" for none; ends NAME's sessions
+  delete NAME                                            ends NAME's sessions
+
+They act on the store AUTHGATE_STORE names (bolt:// or redis://; the memory
+store lives inside a running gate). A bolt file is locked by a running gate:
+stop it first. Redis is shared: run them while the gates run.
+`
+
+// users is "authgate users ...". Passwords come from stdin only: an
+// argument would end up in shell history and in ps.
+func users(ctx context.Context, args, environ []string, stdin io.Reader, stdout io.Writer) error {
+	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+		fmt.Fprint(stdout, usersUsage)
+		return nil
+	}
+	cmd, args := args[0], args[1:]
+	fs := flag.NewFlagSet("authgate users "+cmd, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	groups := fs.String("groups", "", "comma list of groups")
+	email := fs.String("email", "", "e-mail address")
+	display := fs.String("name", "", "full name")
+	asJSON := fs.Bool("json", false, "list as JSON")
+	pos, err := parseInterspersed(fs, args)
+	if err != nil {
+		return fmt.Errorf("users %s: %v\n%s", cmd, err, usersUsage)
+	}
+	want := map[string]int{"add": 1, "list": 0, "passwd": 1, "groups": 2, "delete": 1}
+	n, ok := want[cmd]
+	if !ok {
+		return fmt.Errorf("unknown users command %q\n%s", cmd, usersUsage)
+	}
+	if len(pos) != n {
+		return fmt.Errorf("users %s takes %d argument(s), got %d\n%s", cmd, n, len(pos), usersUsage)
+	}
+
+	cfg, err := loadConfig(environ)
+	if err != nil {
+		return err
+	}
+	admin, closeStore, err := openAdmin(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer closeStore()
+
+	switch cmd {
+	case "add":
+		gs, err := accounts.ParseGroups(*groups)
+		if err != nil {
+			return fmt.Errorf("users add: -groups: %w", err)
+		}
+		pw, err := readPassword(stdin, "users add "+pos[0])
+		if err != nil {
+			return err
+		}
+		u, err := admin.Add(ctx, pos[0], pw, *email, *display, gs)
+		if err != nil {
+			return fmt.Errorf("users add: %w", err)
+		}
+		fmt.Fprintf(stdout, "added %s\n", u.Name)
+	case "list":
+		us, err := admin.List(ctx)
+		if err != nil {
+			return err
+		}
+		return printUsers(stdout, us, *asJSON)
+	case "passwd":
+		pw, err := readPassword(stdin, "users passwd "+pos[0])
+		if err != nil {
+			return err
+		}
+		if err := admin.SetPassword(ctx, pos[0], pw); err != nil {
+			return fmt.Errorf("users passwd: %w", err)
+		}
+		fmt.Fprintf(stdout, "password changed; sessions of %s ended\n", pos[0])
+	case "groups":
+		gs, err := accounts.ParseGroups(pos[1])
+		if err != nil {
+			return fmt.Errorf("users groups: %w", err)
+		}
+		if err := admin.SetGroups(ctx, pos[0], gs); err != nil {
+			return fmt.Errorf("users groups: %w", err)
+		}
+		fmt.Fprintf(stdout, "groups of %s: %s; sessions ended\n", pos[0], strings.Join(gs, ","))
+	case "delete":
+		if err := admin.Delete(ctx, pos[0]); err != nil {
+			return fmt.Errorf("users delete: %w", err)
+		}
+		fmt.Fprintf(stdout, "deleted %s\n", pos[0])
+	}
+	return nil
+}
+
+// parseInterspersed lets flags come before or after the names, as in
+// "users add alice -groups admins".
+func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			return pos, nil
+		}
+		pos = append(pos, args[0])
+		args = args[1:]
+	}
+}
+
+func openAdmin(ctx context.Context, cfg Config) (accounts.Admin, func(), error) {
+	if cfg.Store == "" || cfg.Store == "memory" {
+		return accounts.Admin{}, nil, badVar("STORE", "is memory: those accounts live inside the running gate and vanish with it. Set AUTHGATE_STORE=bolt:///path or redis://... (or list people in AUTHGATE_USERS_FILE)")
+	}
+	var static map[string]accounts.User
+	if cfg.UsersFile != "" {
+		data, err := os.ReadFile(cfg.UsersFile)
+		if err != nil {
+			return accounts.Admin{}, nil, badVar("USERS_FILE", "%v", err)
+		}
+		if static, err = accounts.ParseUsersFile(data); err != nil {
+			return accounts.Admin{}, nil, badVar("USERS_FILE", "%s: %v", cfg.UsersFile, err)
+		}
+	}
+	hasher, err := accounts.NewHasher(accounts.Params{MemoryKiB: cfg.Argon2MemoryKiB, Time: cfg.Argon2Time, Threads: cfg.Argon2Parallelism}, 1)
+	if err != nil {
+		return accounts.Admin{}, nil, badVar("ARGON2_MEMORY", "%v", err)
+	}
+	store, _, err := openStore(ctx, cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		if errors.Is(err, accounts.ErrStoreLocked) {
+			err = fmt.Errorf("%w; stop the gate that uses it, or run the gates on redis:// to manage users while they run", err)
+		}
+		return accounts.Admin{}, nil, err
+	}
+	return accounts.Admin{Store: store, Static: static, Hasher: hasher}, func() { _ = store.Close() }, nil
+}
+
+// readPassword reads one line from stdin. Nothing is echoed back.
+func readPassword(stdin io.Reader, what string) (string, error) {
+	line, err := bufio.NewReaderSize(stdin, accounts.MaxPasswordLength+2).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return "", fmt.Errorf("reading password from stdin: %w", err)
+	}
+	pw := strings.TrimRight(line, "\r\n")
+	if pw == "" {
+		return "", fmt.Errorf("no password on stdin (try: printf '%%s' 'the password' | authgate %s)", what)
+	}
+	return pw, nil
+}
+
+func printUsers(w io.Writer, us []accounts.User, asJSON bool) error {
+	if asJSON {
+		type row struct {
+			Name    string   `json:"name"`
+			Email   string   `json:"email,omitempty"`
+			Display string   `json:"display,omitempty"`
+			Groups  []string `json:"groups"`
+			Created string   `json:"created"`
+		}
+		rows := make([]row, 0, len(us))
+		for _, u := range us {
+			rows = append(rows, row{u.Name, u.Email, u.Display, append([]string{}, u.Groups...), u.Created.UTC().Format("2006-01-02T15:04:05Z")})
+		}
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(rows) // never the hash
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tGROUPS\tEMAIL\tCREATED")
+	for _, u := range us {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", u.Name, strings.Join(u.Groups, ","), u.Email, u.Created.UTC().Format("2006-01-02 15:04"))
+	}
+	return tw.Flush()
+}
