@@ -43,8 +43,10 @@ test-deps: ## install nginx, redis-server, chromium (apt-get) and Caddy $(CADDY_
 			|| { echo "test-deps: FAILED to build Caddy $(CADDY_VERSION)" >&2; exit 1; }; \
 	fi
 
-bench: ## in-process benchmarks (compare runs with benchstat)
-	$(GO) test -run '^$$' -bench . -benchmem -count 6 ./verify/ ./accounts/
+BENCHCOUNT    ?= 6
+
+bench: test-deps ## in-process benchmarks, BENCHCOUNT runs each (compare runs with benchstat)
+	$(GO) test -run '^$$' -bench . -benchmem -count $(BENCHCOUNT) ./verify/ ./accounts/ ./cmd/authgate/
 
 fuzz: ## run every fuzz target for FUZZTIME each (default 10s)
 	@for pkg in $$($(GO) list ./...); do \
