@@ -233,13 +233,15 @@ for _, m in ipairs(redis.call('ZRANGE', zset, 0, -1)) do
   if redis.call('EXISTS', prefix .. m) == 0 then redis.call('ZREM', zset, m) end
 end
 local n = redis.call('ZCARD', zset)
+local evicted = {}
 while max > 0 and n > max do
   local old = redis.call('ZPOPMIN', zset)
   redis.call('DEL', prefix .. old[1])
   redis.call('PUBLISH', chan, old[1])
+  evicted[#evicted + 1] = old[1]
   n = n - 1
 end
-return n`
+return evicted`
 
 // deleteSessionLua deletes a session and announces it, so every replica
 // drops it from its cache.
@@ -255,12 +257,17 @@ func (s *RedisStore) CreateSession(ctx context.Context, sess Session, maxPerUser
 	if ttl <= 0 {
 		return nil
 	}
-	err := s.createSession.Run(ctx, s.rdb,
+	evicted, err := s.createSession.Run(ctx, s.rdb,
 		[]string{s.sessionKey(sess.ID), s.userSessions(sess.User)},
 		sess.ID, sess.User, ttl.Milliseconds(), sess.Created.UnixNano(), maxPerUser,
-		s.sessionKey(""), s.channel()).Err()
+		s.sessionKey(""), s.channel()).StringSlice()
 	if err != nil {
 		return unavailable(err)
+	}
+	// The announcement reaches this replica too, but later: drop the
+	// evicted sessions here at once, so this replica never lags itself.
+	for _, id := range evicted {
+		s.cache.markDead(id)
 	}
 	s.cache.put(sess.ID, sess.User, sess.Expires)
 	return nil
