@@ -14,11 +14,12 @@ import (
 	"github.com/authgate/authgate/verify"
 )
 
-// Brute force and credential stuffing: Authelia's regulation, tinyauth's
-// login rate limiting (GHSA-... lockout bypass via username case) and
-// vouch-proxy/oauth2-proxy's lack of any limit all show the need; these
-// tests walk through each door.
+// Brute force and credential stuffing: these tests walk through each way
+// around the login limiter (another spelling of the name, many names from
+// one address, Basic credentials, a full table).
 
+// TestLimiterLocksAfterMaxFailures: a name locks after its failures whatever
+// address the guesses came from, and locks no other name.
 func TestLimiterLocksAfterMaxFailures(t *testing.T) {
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	l := NewLimiter(Regulation{MaxFailures: 3, MaxFailuresPerIP: 100, Window: 10 * time.Minute, BanTime: 15 * time.Minute}, func() time.Time { return now })
@@ -53,6 +54,9 @@ func TestLimiterWindowForgets(t *testing.T) {
 	}
 }
 
+// TestLimiterPerIP: a spray of names locks the address it came from and no
+// other, so bogus names cannot lock out everyone (tinyauth
+// GHSA-9xhm-w3wj-xhqh, CVE-2026-77561).
 func TestLimiterPerIP(t *testing.T) {
 	l := NewLimiter(Regulation{MaxFailures: 100, MaxFailuresPerIP: 4, Window: time.Minute, BanTime: time.Minute}, nil)
 	for i := 0; i < 4; i++ {
@@ -66,6 +70,8 @@ func TestLimiterPerIP(t *testing.T) {
 	}
 }
 
+// TestLimiterSuccessResetsOnlyTheName: one account the attacker owns cannot
+// wipe the address's count of guesses at others. No public advisory cited.
 func TestLimiterSuccessResetsOnlyTheName(t *testing.T) {
 	l := NewLimiter(Regulation{MaxFailures: 3, MaxFailuresPerIP: 3, Window: time.Minute, BanTime: time.Minute}, nil)
 	l.Fail("alice", "1.1.1.1")
@@ -81,6 +87,9 @@ func TestLimiterSuccessResetsOnlyTheName(t *testing.T) {
 	}
 }
 
+// TestLimiterBoundedMemory: memory stays bounded however many names are
+// tried. This checks only the bound; what a full table must not do is lock
+// everyone out, as tinyauth's did (GHSA-9xhm-w3wj-xhqh, CVE-2026-77561).
 func TestLimiterBoundedMemory(t *testing.T) {
 	l := NewLimiter(Regulation{MaxFailures: 5, MaxFailuresPerIP: 1000, Window: time.Hour, BanTime: time.Hour, MaxEntries: 1000}, nil)
 	for i := 0; i < 50_000; i++ {
@@ -100,6 +109,10 @@ func regulated(mod func(*Config)) func(*Config) {
 	}
 }
 
+// TestLoginLockout: failures are counted per canonical name, so other
+// spellings of one account share its lock. Guards against one account being
+// counted under two names, which doubled Authelia's attempt budget
+// (GHSA-m5mf-3963-4x26, CVE-2025-24806).
 func TestLoginLockout(t *testing.T) {
 	f := newFixture(t, regulated(nil))
 	f.register(t, "alice", "correct horse battery")
@@ -141,7 +154,9 @@ func TestLoginLockout(t *testing.T) {
 	}
 }
 
-// basicChecker drives CheckBasic as /verify does.
+// TestCheckBasic drives CheckBasic as /verify does: the credential cache
+// never answers for a wrong password and never skips the lock, so Basic on
+// /verify is no way around regulation. No public advisory cited.
 func TestCheckBasic(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t, regulated(func(c *Config) { c.BasicCacheTTL = time.Minute }))

@@ -12,6 +12,10 @@ import (
 // fastParams keep tests quick; the format and code path are the same.
 var fastParams = Params{MemoryKiB: 64, Time: 1, Threads: 1}
 
+// TestCanonicalUsername: case, width, invisible characters and padding fold
+// to one name, so one account has one lock counter and one registration.
+// Guards against one account being counted under two names (Authelia
+// GHSA-m5mf-3963-4x26, CVE-2025-24806).
 func TestCanonicalUsername(t *testing.T) {
 	cases := []struct {
 		in, want string
@@ -117,7 +121,8 @@ func TestDefaultParamsMatchOWASP(t *testing.T) {
 }
 
 // TestHashParametersBounded guards against hashes that make one login
-// allocate gigabytes (argon2 memory exhaustion).
+// allocate gigabytes (argon2 memory exhaustion; Authelia issue #1044, where
+// 1 GiB per attempt ran a host out of memory).
 func TestHashParametersBounded(t *testing.T) {
 	for _, bad := range []string{
 		"$argon2id$v=19$m=4194304,t=1,p=1$c2FsdHNhbHRzYWx0$a2V5a2V5a2V5a2V5a2V5a2V5",
@@ -138,6 +143,9 @@ func TestHashParametersBounded(t *testing.T) {
 	}
 }
 
+// TestHasherConcurrencyCap: hashes beyond the cap wait (and give up with
+// the request) instead of each taking argon2's memory at once. Guards against
+// memory exhaustion under many logins (Authelia issue #1044).
 func TestHasherConcurrencyCap(t *testing.T) {
 	h, _ := NewHasher(fastParams, 1)
 	h.sem <- struct{}{} // hold the only slot

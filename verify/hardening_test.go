@@ -38,9 +38,11 @@ func basePayload() map[string]any {
 
 // TestTokenHeaderEdgeCases: the header may not steer verification. kid only
 // picks among our own keys; crit is refused (RFC 7515 §4.1.11); jku, x5u and
-// jwk are never fetched or used — the key-injection class of bugs
-// (CVE-2018-0114 in node-jose, embedded jwk; jku/x5u SSRF in several
-// gateways).
+// jwk are never fetched or used, which guards against key injection
+// (node-jose CVE-2018-0114, a token verified with the jwk it embeds) and
+// against a token naming where its key is fetched from. Claims of the wrong
+// JSON type are refused rather than coerced (the type confusion of jwt-go
+// CVE-2020-26160, aud as string or array).
 func TestTokenHeaderEdgeCases(t *testing.T) {
 	f := newFixture(t, nil)
 	kid := KeyID(testSecret)
@@ -128,6 +130,10 @@ func (b *basicStub) CheckBasic(_ context.Context, ip, user, pw string) (Identity
 	return Identity{}, false, nil
 }
 
+// TestVerifyBasic: Basic credentials on /verify answer to the same lock as
+// /login (429, no identity) and are charged to the peer address, so /verify
+// is no unthrottled side door for password guessing. No public advisory is
+// cited; this is the brute-force class.
 func TestVerifyBasic(t *testing.T) {
 	stub := &basicStub{}
 	f := newFixture(t, func(c *Config) { c.Basic = stub })
@@ -166,9 +172,11 @@ func TestVerifyBasic(t *testing.T) {
 // TestDecisionIgnoresOriginalPath: the gate holds no path rules of its own
 // (rules ride on the verify URL of each proxy location), so no spelling of
 // the original path — encoded dots, double slashes, semicolons, case — can
-// change an answer. Path-confusion bypasses (Authelia's and oauth2-proxy's
-// skip-auth path matching, Traefik's and nginx's normalisation differences)
-// have nothing to aim at here.
+// change an answer. Guards against path-normalisation bypasses (Traefik
+// GHSA-gm3x-23wp-hc2c, CVE-2025-66490). oauth2-proxy's query and fragment
+// bypasses (GHSA-7rh7-c77v-6434 / CVE-2025-54576, GHSA-pxq7-h93f-9jrg /
+// CVE-2026-41059) have nothing to aim at either, though "?" and "#" are not
+// among the spellings tried here.
 func TestDecisionIgnoresOriginalPath(t *testing.T) {
 	f := newFixture(t, nil)
 	dev := f.login(t, "bob", "dev")

@@ -68,11 +68,14 @@ const errBadHost = hostError("not a valid host name")
 // SafeRedirect returns target if a browser following it would land on an
 // allowed host (or on the gate's own host, for a relative path), and false
 // otherwise. It is the single gate for every rd the service follows or
-// emits: /login, /logout and /verify all call it.
+// emits: /login, /logout and /verify all call it (Authelia's logout endpoint
+// skipped its check: GHSA-36f2-fcrx-fp4j, CVE-2021-29456).
 //
 // The rules are strict on purpose, because browsers repair malformed URLs in
-// ways that differ from Go's parser (oauth2-proxy GHSA-4mf2-f3wh-gvf2,
-// GHSA-5x3x-cj6q-3x5h, Authelia CVE-2021-32637-style bypasses):
+// ways that differ from Go's parser (oauth2-proxy GHSA-qqxw-m5fj-f7gv /
+// CVE-2020-5233 for "/\", GHSA-j7px-6hwj-hpjg / CVE-2020-11053 for encoded
+// whitespace, GHSA-5m6c-jp6f-2vcv / CVE-2020-4037, and GHSA-4mf2-f3wh-gvf2 /
+// CVE-2021-21291 for a suffix match without a dot boundary):
 //   - ASCII only, no control characters, whitespace or backslashes
 //     (browsers drop tabs/newlines and read "\" as "/");
 //   - either a path starting with exactly one "/", or an absolute URL that

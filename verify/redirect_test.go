@@ -8,9 +8,12 @@ import (
 	"testing"
 )
 
-// TestOpenRedirectCorpus runs oauth2-proxy's public open-redirect payloads
-// (GHSA-4mf2-f3wh-gvf2 and the redirect bypasses that followed it): every
-// one must be refused for the allowed host they were written against.
+// TestOpenRedirectCorpus runs oauth2-proxy's public open-redirect payloads,
+// the regression list it added with the fix for GHSA-5m6c-jp6f-2vcv
+// (CVE-2020-4037); it also holds the "/\" and encoded-whitespace shapes of
+// GHSA-qqxw-m5fj-f7gv (CVE-2020-5233) and GHSA-j7px-6hwj-hpjg
+// (CVE-2020-11053). Every one must be refused for the allowed host they were
+// written against.
 func TestOpenRedirectCorpus(t *testing.T) {
 	f, err := os.Open("testdata/openredirects.txt")
 	if err != nil {
@@ -35,6 +38,11 @@ func TestOpenRedirectCorpus(t *testing.T) {
 	}
 }
 
+// TestSafeRedirect guards against open redirects through rd: "/\evil.com"
+// (oauth2-proxy GHSA-qqxw-m5fj-f7gv, CVE-2020-5233), tabs and newlines inside
+// the slashes (GHSA-j7px-6hwj-hpjg, CVE-2020-11053), "evilexample.com"
+// passing as a subdomain of "example.com" (GHSA-4mf2-f3wh-gvf2,
+// CVE-2021-21291), and the other bypass shapes browsers repair.
 func TestSafeRedirect(t *testing.T) {
 	allowed := Domains{"example.com", "127.0.0.1"}
 	cases := []struct {
@@ -129,7 +137,8 @@ func browserHost(target string) (string, bool) {
 }
 
 // FuzzSafeRedirect checks the invariant that whatever SafeRedirect accepts
-// leads, as a browser reads it, to an allowed host or stays on the gate.
+// leads, as a browser reads it, to an allowed host or stays on the gate: the
+// open-redirect class, looked for beyond the known payloads.
 func FuzzSafeRedirect(f *testing.F) {
 	for _, s := range []string{
 		"https://app.example.com/x", "/x", "//evil.com", "/\\evil.com", "https:evil.com",

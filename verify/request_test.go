@@ -11,6 +11,11 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 )
 
+// TestOriginalRequest: forwarded headers count only from a trusted proxy,
+// and a client-added X-Original-URL cannot outrank them. Guards against
+// deciding on a client-chosen X-Forwarded-* value (oauth2-proxy
+// GHSA-7x63-xv5r-3p2x, CVE-2026-40575; Traefik GHSA-6384-m2mw-rf54,
+// CVE-2026-35051).
 func TestOriginalRequest(t *testing.T) {
 	cases := []struct {
 		name    string
@@ -30,6 +35,8 @@ func TestOriginalRequest(t *testing.T) {
 			Original{Method: "GET", Host: "a.example.com", URI: "/", Caller: CallerForwarded}},
 		{"untrusted peer", map[string]string{"X-Forwarded-Proto": "https", "X-Forwarded-Host": "app.example.com", "X-Forwarded-Uri": "/a"}, false,
 			Original{Method: "GET", Caller: CallerUnknown}},
+		// No forwarded headers at all (a client can get a proxy to drop them:
+		// Traefik GHSA-62c8-mh53-4cqv, CVE-2024-45410) means no original URL.
 		{"nothing", nil, true, Original{Method: "GET", Caller: CallerUnknown}},
 	}
 	for _, tc := range cases {
@@ -45,6 +52,9 @@ func TestOriginalRequest(t *testing.T) {
 	}
 }
 
+// TestTrustedProxies: only listed peers are proxies, and an unparsable peer
+// is not one. Trusting forwarded headers from any client is how oauth2-proxy's
+// X-Forwarded-Uri bypass worked (GHSA-7x63-xv5r-3p2x, CVE-2026-40575).
 func TestTrustedProxies(t *testing.T) {
 	tp, err := ParseTrustedProxies([]string{"10.0.0.0/8", "192.0.2.7", "::1/128"})
 	if err != nil {

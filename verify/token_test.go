@@ -28,6 +28,12 @@ func forge(header, payload string, sig []byte) string {
 	return enc.EncodeToString([]byte(header)) + "." + enc.EncodeToString([]byte(payload)) + "." + enc.EncodeToString(sig)
 }
 
+// TestTokensRejectForgeries: alg none, algorithm confusion, a wrong key or
+// issuer, bad time claims and tampering are each an error from Parse itself,
+// so no caller has to sort a bad signature from an expired token (golang-jwt
+// GHSA-29wx-vh33-7x7r, CVE-2024-51744). The "too long" case checks the length
+// cap, which guards against allocation while splitting an attacker-sized
+// token (golang-jwt GHSA-mh63-6h87-95cp, CVE-2025-30204).
 func TestTokensRejectForgeries(t *testing.T) {
 	f := newFixture(t, nil)
 	valid := f.sign(t, claimsFor("alice", "s1"))

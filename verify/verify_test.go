@@ -45,6 +45,11 @@ func TestVerifyValidCredentials(t *testing.T) {
 	}
 }
 
+// TestVerifyAlwaysSendsAllIdentityHeaders: every identity header is in each
+// 200, empty if need be, so a proxy that copies only the headers present
+// cannot leave a client-sent value in place. Guards against Caddy
+// forward_auth copy_headers passing the client's header through when the
+// auth answer lacked it (GHSA-7r4p-vjf4-gxv4, CVE-2026-30851).
 func TestVerifyAlwaysSendsAllIdentityHeaders(t *testing.T) {
 	f := newFixture(t, nil)
 	c := claimsFor("bob", "s-bob")
@@ -61,6 +66,12 @@ func TestVerifyAlwaysSendsAllIdentityHeaders(t *testing.T) {
 	}
 }
 
+// TestVerifyIgnoresClientIdentityHeaders: identity comes from the credential
+// alone; Remote-* headers sent by the client are neither trusted nor echoed
+// into the answer a proxy copies. Guards against forged identity headers
+// reaching the app (Caddy GHSA-7r4p-vjf4-gxv4, CVE-2026-30851). Only the
+// canonical spelling is sent here; underscore variants are the proxy's to
+// strip (Traefik GHSA-x677-9fxg-v5c5, CVE-2026-54763).
 func TestVerifyIgnoresClientIdentityHeaders(t *testing.T) {
 	f := newFixture(t, nil)
 	tok := f.login(t, "alice")
@@ -166,7 +177,8 @@ func TestVerifyPolicy(t *testing.T) {
 
 // TestVerifyPolicyFailsClosed: a rule the gate cannot read exactly as
 // written denies everyone. Each of these once let every signed-in user
-// through a location meant for one group (the gate read "no rule").
+// through a location meant for one group (the gate read "no rule"). No
+// public advisory; it closes fail-open parsing of the access rule.
 func TestVerifyPolicyFailsClosed(t *testing.T) {
 	f := newFixture(t, nil)
 	admin := f.login(t, "alice", "admins")
@@ -251,10 +263,16 @@ func TestVerifyUnauthenticatedNegotiation(t *testing.T) {
 		{"nginx shipped config (X-Original-URL too)", "", with(traefik, "Accept", browserAccept, "X-Original-Url", "https://app.example.com/reports?q=1&x=%20y"), false, "", 401, rd},
 		{"ingress-nginx", "", map[string]string{"X-Original-Url": "https://app.example.com/reports?q=1&x=%20y", "X-Original-Method": "GET", "X-Forwarded-Proto": "", "Accept": browserAccept}, false, "", 401, rd},
 		{"ingress-nginx never redirects even on_fail=redirect", "on_fail=redirect", map[string]string{"X-Original-Url": "https://app.example.com/", "Accept": browserAccept}, false, "", 401, "https://auth.example.com/login?rd=https%3A%2F%2Fapp.example.com%2F"},
+		// rd is built only for allowed hosts; "evilexample.com" is the
+		// suffix trick of oauth2-proxy GHSA-4mf2-f3wh-gvf2 (CVE-2021-21291).
 		{"disallowed original host: no rd", "", with(traefik, "X-Forwarded-Host", "evil.com", "Accept", browserAccept), false, "", 302, "https://auth.example.com/login"},
 		{"look-alike host: no rd", "", with(traefik, "X-Forwarded-Host", "evilexample.com", "Accept", browserAccept), false, "", 302, "https://auth.example.com/login"},
 		{"no login URL: plain 401", "", with(traefik, "Accept", browserAccept), true, "", 401, ""},
+		// Forwarded headers from a peer that is not a trusted proxy are the
+		// client's own (oauth2-proxy GHSA-7x63-xv5r-3p2x, CVE-2026-40575).
 		{"untrusted peer: forwarded headers ignored", "", with(traefik, "Accept", browserAccept), false, "203.0.113.9:5555", 401, "https://auth.example.com/login"},
+		// Headers a client got the proxy to drop (Traefik GHSA-62c8-mh53-4cqv,
+		// CVE-2024-45410) leave a plain 401 with no rd.
 		{"no forwarded headers", "", map[string]string{"Accept": browserAccept}, false, "", 401, "https://auth.example.com/login"},
 	}
 	for _, tc := range cases {
@@ -305,6 +323,8 @@ type panicking struct{}
 
 func (panicking) SessionLive(context.Context, string, string) (bool, error) { panic("boom") }
 
+// TestVerifyFailsClosed: a store error, a panic or forwarded headers the
+// gate cannot parse all end in 401, never in 200.
 func TestVerifyFailsClosed(t *testing.T) {
 	t.Run("store error", func(t *testing.T) {
 		f := newFixture(t, nil)
@@ -323,6 +343,8 @@ func TestVerifyFailsClosed(t *testing.T) {
 			t.Fatalf("status %d Remote-User %q", w.Code, w.Header().Get("Remote-User"))
 		}
 	})
+	// Guards against a malformed request URI being let through
+	// (Authelia GHSA-68wm-pfjf-wqp6, CVE-2021-32637, behind nginx auth_request).
 	t.Run("malformed forwarded headers", func(t *testing.T) {
 		f := newFixture(t, nil)
 		for _, h := range []map[string]string{

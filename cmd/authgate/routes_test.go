@@ -38,9 +38,10 @@ func (s *server) try(peer, xff, path, body string) *httptest.ResponseRecorder {
 
 // TestRateLimitAddressCannotBeSpoofed: a client talking to the gate
 // directly cannot pick the address its failures are charged to by sending
-// X-Forwarded-For (the Echo RealIP trap, and the X-Forwarded-For bypasses of
-// login throttles in several gates); behind a trusted proxy, the forwarded
-// client address is the one charged.
+// X-Forwarded-For (Echo's RealIP reads that header from anyone unless told
+// otherwise); behind a trusted proxy, the forwarded client address is the
+// one charged. Same rule as the fix for oauth2-proxy GHSA-7x63-xv5r-3p2x
+// (CVE-2026-40575): a forwarded header counts only from a trusted proxy.
 func TestRateLimitAddressCannotBeSpoofed(t *testing.T) {
 	s := testServer(t, "AUTHGATE_MAX_FAILURES=100", "AUTHGATE_MAX_FAILURES_PER_IP=3")
 	for i := 0; i < 3; i++ {
@@ -94,6 +95,9 @@ func TestVerifyBasicThroughRoutes(t *testing.T) {
 	}
 }
 
+// TestSecurityHeadersOnPages: the login page cannot be framed, load
+// anything foreign or post elsewhere, and is not cached. No public advisory
+// cited; the classes are clickjacking, XSS and form hijacking.
 func TestSecurityHeadersOnPages(t *testing.T) {
 	s := testServer(t)
 	r := httptest.NewRequest("GET", "/login", nil)
