@@ -332,8 +332,15 @@ func (s *Service) homeURL() string {
 // post from another site (login CSRF, logout CSRF) is refused. A request
 // with neither header is not from a browser form and is let through.
 func (s *Service) sameSite(r *http.Request) bool {
-	if r.Header.Get("Sec-Fetch-Site") == "cross-site" {
+	switch r.Header.Get("Sec-Fetch-Site") {
+	case "cross-site":
 		return false
+	case "same-origin":
+		// Only a browser sets it (scripts cannot), and only for a page of
+		// this very origin. It is the answer even when Origin is "null",
+		// which a browser sends for some same-origin posts (a
+		// no-referrer policy, a redirect chain).
+		return true
 	}
 	origin := r.Header.Get("Origin")
 	if origin == "" {

@@ -3,6 +3,7 @@ package accounts
 import (
 	"bytes"
 	"embed"
+	"fmt"
 	"html/template"
 	"net/http"
 	"net/url"
@@ -46,10 +47,8 @@ type pageData struct {
 
 func newPages(cfg Config) (*pages, error) {
 	t, err := template.New("").Funcs(template.FuncMap{
-		"join": strings.Join,
-		"until": func(t time.Time) string {
-			return time.Until(t).Round(time.Minute).String()
-		},
+		"join":  strings.Join,
+		"until": func(t time.Time) string { return humanDuration(time.Until(t)) },
 	}).ParseFS(webFS, "web/*.html")
 	if err != nil {
 		return nil, err
@@ -97,7 +96,11 @@ func (p *pages) render(c echo.Context, status int, d pageData) error {
 	h.Set("Content-Security-Policy", p.csp)
 	h.Set("X-Frame-Options", "DENY")
 	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Referrer-Policy", "no-referrer")
+	// same-origin, not no-referrer: the page's URL (with its rd) still
+	// never reaches another site, but the browser keeps a real Origin on
+	// the page's own form posts (no-referrer turns it into "null", which
+	// the CSRF check must refuse).
+	h.Set("Referrer-Policy", "same-origin")
 	h.Set("Cache-Control", "no-store")
 	return c.HTMLBlob(status, buf.Bytes())
 }
@@ -136,4 +139,20 @@ func (s *Service) signedIn(c echo.Context) (pageData, bool) {
 		User: cl.Subject, Email: cl.Email, Name: cl.Name, Groups: cl.Groups,
 		Expires: cl.ExpiresAt.Time, RD: s.safeRD(c.QueryParam("rd")),
 	}, true
+}
+
+// humanDuration reads as people write it: "24 h", "3 h 5 min", "12 min".
+func humanDuration(d time.Duration) string {
+	d = d.Round(time.Minute)
+	if d < time.Minute {
+		return "less than a minute"
+	}
+	h, m := int(d/time.Hour), int(d%time.Hour/time.Minute)
+	switch {
+	case h == 0:
+		return fmt.Sprintf("%d min", m)
+	case m == 0:
+		return fmt.Sprintf("%d h", h)
+	}
+	return fmt.Sprintf("%d h %d min", h, m)
 }
