@@ -41,23 +41,48 @@ func nginxBinary(tb testing.TB) string {
 func TestNginx(t *testing.T) {
 	t.Parallel()
 	start := time.Now()
+	n := startNginx(t, nil)
+	s := n.stack
+	t.Run("plain HTTP redirects to HTTPS", func(t *testing.T) {
+		r := s.do(t, http.MethodGet, fmt.Sprintf("http://app.example.com:%d/docs?x=1", n.httpPort), "", navigation)
+		if r.status != http.StatusMovedPermanently || r.header.Get("Location") != "https://app.example.com/docs?x=1" {
+			t.Errorf("got %d Location %q, want 301 to https://app.example.com/docs?x=1", r.status, r.header.Get("Location"))
+		}
+	})
+	runScenarios(t, s)
+	t.Logf("nginx scenarios took %s in all", time.Since(start).Round(time.Millisecond))
+}
+
+// nginxStack is the shipped nginx config running in front of the real gate.
+type nginxStack struct {
+	*stack
+	httpsPort, httpPort int
+	cert                certificate
+}
+
+// startNginx starts the gate, the echo upstream and nginx with
+// deploy/nginx/authgate.conf, changed in its ports and certificate paths
+// and by extra (for example, more host names for the application).
+func startNginx(t *testing.T, gateEnv []string, extra ...replacement) *nginxStack {
+	t.Helper()
+	start := time.Now()
 	bin := nginxBinary(t)
 	dir := t.TempDir()
-	cert := selfSignedCert(t, dir, "app.example.com", "auth.example.com")
+	cert := selfSignedCert(t, dir, "app.example.com", "auth.example.com", "wiki.example.com")
 	up := newUpstream(t)
 	gateAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	httpsPort, httpPort := freePort(t), freePort(t)
 	login := fmt.Sprintf("https://auth.example.com:%d/login", httpsPort)
-	gate := startGate(t, gateConfig{addr: gateAddr, loginURL: login})
+	gate := startGate(t, gateConfig{addr: gateAddr, loginURL: login, extraEnv: gateEnv})
 
-	conf := render(t, filepath.Join("nginx", "authgate.conf"),
-		replacement{"listen 443 ssl;", fmt.Sprintf("listen 127.0.0.1:%d ssl;", httpsPort)},
-		replacement{"listen 80;", fmt.Sprintf("listen 127.0.0.1:%d;", httpPort)},
-		replacement{"server 127.0.0.1:8080;", "server " + gateAddr + ";"},
-		replacement{"server 127.0.0.1:3000;", "server " + up.addr() + ";"},
-		replacement{"/etc/letsencrypt/live/example.com/fullchain.pem", cert.certPath},
-		replacement{"/etc/letsencrypt/live/example.com/privkey.pem", cert.keyPath},
-	)
+	conf := render(t, filepath.Join("nginx", "authgate.conf"), append([]replacement{
+		{"listen 443 ssl;", fmt.Sprintf("listen 127.0.0.1:%d ssl;", httpsPort)},
+		{"listen 80;", fmt.Sprintf("listen 127.0.0.1:%d;", httpPort)},
+		{"server 127.0.0.1:8080;", "server " + gateAddr + ";"},
+		{"server 127.0.0.1:3000;", "server " + up.addr() + ";"},
+		{"/etc/letsencrypt/live/example.com/fullchain.pem", cert.certPath},
+		{"/etc/letsencrypt/live/example.com/privkey.pem", cert.keyPath},
+	}, extra...)...)
 	writeFile(t, filepath.Join(dir, "authgate.conf"), conf)
 	// The main file is the test's own: nginx.conf is the operator's, and
 	// the shipped file is what goes into its http block.
@@ -106,12 +131,5 @@ http {
 		client:         newClient(cert.pool),
 	}
 	t.Cleanup(s.client.CloseIdleConnections)
-	t.Run("plain HTTP redirects to HTTPS", func(t *testing.T) {
-		r := s.do(t, http.MethodGet, fmt.Sprintf("http://app.example.com:%d/docs?x=1", httpPort), "", navigation)
-		if r.status != http.StatusMovedPermanently || r.header.Get("Location") != "https://app.example.com/docs?x=1" {
-			t.Errorf("got %d Location %q, want 301 to https://app.example.com/docs?x=1", r.status, r.header.Get("Location"))
-		}
-	})
-	runScenarios(t, s)
-	t.Logf("nginx scenarios took %s in all", time.Since(start).Round(time.Millisecond))
+	return &nginxStack{stack: s, httpsPort: httpsPort, httpPort: httpPort, cert: cert}
 }
