@@ -9,6 +9,8 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -72,6 +74,9 @@ type Config struct {
 	// Trusted decides whose forwarded headers are read.
 	Trusted *TrustedProxies
 	Logger  *slog.Logger
+	// TokenCacheSize bounds how many verified tokens are remembered
+	// (0: 100000, about 60 MB at most; negative: no cache).
+	TokenCacheSize int
 }
 
 // Verifier serves /verify.
@@ -79,7 +84,15 @@ type Verifier struct {
 	cfg     Config
 	log     *slog.Logger
 	wwwAuth []string
+	tokens  *tokenCache // nil: every token is verified in full
+	// policies caches parsed verify-URL queries. They come from proxy
+	// configs, so there are few; a client-supplied query (a bare Caddy
+	// uri) could vary them, hence the cap.
+	policies sync.Map // raw query -> policy
+	policyN  atomic.Int32
 }
+
+const maxCachedPolicies = 1024
 
 // New builds a Verifier.
 func New(cfg Config) *Verifier {
@@ -90,7 +103,14 @@ func New(cfg Config) *Verifier {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Verifier{cfg: cfg, log: log, wwwAuth: []string{`Bearer realm="authgate"`}}
+	v := &Verifier{cfg: cfg, log: log, wwwAuth: []string{`Bearer realm="authgate"`}}
+	switch {
+	case cfg.TokenCacheSize == 0:
+		v.tokens = newTokenCache(100_000)
+	case cfg.TokenCacheSize > 0:
+		v.tokens = newTokenCache(cfg.TokenCacheSize)
+	}
+	return v
 }
 
 var (
@@ -111,7 +131,7 @@ func (v *Verifier) Handle(c echo.Context) (err error) {
 		}
 	}()
 
-	id, err := v.authenticate(c, r)
+	tok, id, err := v.authenticate(c, r)
 	if err != nil {
 		var locked *LockedError
 		if errors.As(err, &locked) {
@@ -122,16 +142,19 @@ func (v *Verifier) Handle(c echo.Context) (err error) {
 		return v.unauthorized(c, r)
 	}
 	if r.URL.RawQuery != "" {
-		p := parsePolicy(r.URL.RawQuery)
-		if !p.allows(id) {
+		if !v.policy(r.URL.RawQuery).allows(id) {
 			return c.JSONBlob(http.StatusForbidden, bodyForbidden)
 		}
 	}
 	h := c.Response().Header()
-	h[HeaderUser] = []string{id.User}
-	h[HeaderEmail] = []string{id.Email}
-	h[HeaderName] = []string{id.Name}
-	h[HeaderGroups] = []string{strings.Join(id.Groups, ",")}
+	if tok != nil {
+		h[HeaderUser], h[HeaderEmail], h[HeaderName], h[HeaderGroups] = tok.header[0], tok.header[1], tok.header[2], tok.header[3]
+	} else {
+		h[HeaderUser] = []string{id.User}
+		h[HeaderEmail] = []string{id.Email}
+		h[HeaderName] = []string{id.Name}
+		h[HeaderGroups] = []string{strings.Join(id.Groups, ",")}
+	}
 	return c.NoContent(http.StatusOK)
 }
 
@@ -142,7 +165,7 @@ var errUnauthenticated = errors.New("unauthenticated")
 // authenticate finds credentials in the request: a bearer token, else
 // Basic credentials, else the session cookie. A request that presents a
 // bearer token is judged on that token alone, never on a cookie beside it.
-func (v *Verifier) authenticate(c echo.Context, r *http.Request) (Identity, error) {
+func (v *Verifier) authenticate(c echo.Context, r *http.Request) (*verifiedToken, Identity, error) {
 	auth := first(r.Header, "Authorization")
 	var raw string
 	switch {
@@ -151,7 +174,7 @@ func (v *Verifier) authenticate(c echo.Context, r *http.Request) (Identity, erro
 	case hasScheme(auth, "Basic") && v.cfg.Basic != nil:
 		user, pass, ok := r.BasicAuth()
 		if !ok {
-			return Identity{}, errUnauthenticated
+			return nil, Identity{}, errUnauthenticated
 		}
 		id, ok, err := v.cfg.Basic.CheckBasic(r.Context(), c.RealIP(), user, pass)
 		if err != nil {
@@ -159,36 +182,79 @@ func (v *Verifier) authenticate(c echo.Context, r *http.Request) (Identity, erro
 			if !errors.As(err, &locked) {
 				v.log.Warn("verify: basic credentials could not be checked; request refused", "err", err)
 			}
-			return Identity{}, err
+			return nil, Identity{}, err
 		}
 		if !ok {
-			return Identity{}, errUnauthenticated
+			return nil, Identity{}, errUnauthenticated
 		}
-		return id, nil
+		return nil, id, nil
 	default:
 		ck, err := r.Cookie(v.cfg.CookieName)
 		if err != nil {
-			return Identity{}, errUnauthenticated
+			return nil, Identity{}, errUnauthenticated
 		}
 		raw = ck.Value
 	}
 	if raw == "" {
-		return Identity{}, errUnauthenticated
+		return nil, Identity{}, errUnauthenticated
 	}
-	claims, err := v.cfg.Tokens.Parse(raw)
+	tok, err := v.token(raw)
 	if err != nil {
 		v.log.Debug("verify: token refused", "reason", err)
-		return Identity{}, errUnauthenticated
+		return nil, Identity{}, errUnauthenticated
 	}
-	live, err := v.cfg.Sessions.SessionLive(r.Context(), claims.ID, claims.Subject)
+	// Asked on every request, cached token or not: a logout or a
+	// revocation takes effect at once.
+	live, err := v.cfg.Sessions.SessionLive(r.Context(), tok.session, tok.user)
 	if err != nil {
 		v.log.Warn("verify: session store unavailable; request refused", "err", err)
-		return Identity{}, errUnauthenticated
+		return nil, Identity{}, errUnauthenticated
 	}
 	if !live {
-		return Identity{}, errUnauthenticated
+		if v.tokens != nil {
+			v.tokens.forget(raw)
+		}
+		return nil, Identity{}, errUnauthenticated
 	}
-	return Identity{User: claims.Subject, Email: claims.Email, Name: claims.Name, Groups: claims.Groups}, nil
+	return tok, tok.id, nil
+}
+
+// token returns raw verified: from the cache when this exact string passed
+// full validation before and has not expired since, else parsed in full
+// (and remembered).
+func (v *Verifier) token(raw string) (*verifiedToken, error) {
+	if v.tokens == nil {
+		c, err := v.cfg.Tokens.Parse(raw)
+		if err != nil {
+			return nil, err
+		}
+		return newVerifiedToken(c), nil
+	}
+	now := v.cfg.Tokens.now()
+	if t := v.tokens.get(raw, now); t != nil {
+		return t, nil
+	}
+	c, err := v.cfg.Tokens.Parse(raw)
+	if err != nil {
+		return nil, err
+	}
+	t := newVerifiedToken(c)
+	v.tokens.put(raw, t, now)
+	return t, nil
+}
+
+// policy returns the parsed rules of a verify-URL query.
+func (v *Verifier) policy(rawQuery string) policy {
+	if p, ok := v.policies.Load(rawQuery); ok {
+		return p.(policy)
+	}
+	p := parsePolicy(rawQuery)
+	if v.policyN.Load() < maxCachedPolicies {
+		if _, loaded := v.policies.LoadOrStore(strings.Clone(rawQuery), p); !loaded {
+			v.policyN.Add(1)
+		}
+	}
+	return p
 }
 
 // unauthorized answers a request without valid credentials: 302 to the
@@ -208,7 +274,7 @@ func (v *Verifier) unauthorized(c echo.Context, r *http.Request) error {
 
 	redirect := o.Caller == CallerForwarded && IsNavigation(r, o)
 	if r.URL.RawQuery != "" {
-		switch parsePolicy(r.URL.RawQuery).onFail {
+		switch v.policy(r.URL.RawQuery).onFail {
 		case onFail401:
 			redirect = false
 		case onFailRedirect:

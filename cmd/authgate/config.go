@@ -69,6 +69,10 @@ type Config struct {
 	// remembered, so argon2 does not run on every request of a client
 	// that sends Basic each time.
 	BasicCacheTTL time.Duration `env:"BASIC_CACHE_TTL" envDefault:"60s"`
+	// TokenCacheSize: verified tokens remembered so /verify skips HMAC and
+	// JSON decoding for a token it has seen (the session is still checked
+	// on every request). 0 turns the cache off.
+	TokenCacheSize int `env:"TOKEN_CACHE_SIZE" envDefault:"100000"`
 
 	Argon2MemoryKiB   uint32 `env:"ARGON2_MEMORY" envDefault:"19456"`
 	Argon2Time        uint32 `env:"ARGON2_TIME" envDefault:"2"`
@@ -188,6 +192,12 @@ func (c *Config) validate() error {
 	}
 	if c.BasicCacheTTL < time.Second || c.BasicCacheTTL > time.Hour {
 		return badVar("BASIC_CACHE_TTL", "must be between 1s and 1h")
+	}
+	if c.RedisGrace <= 0 || c.RedisGrace > time.Hour {
+		return badVar("REDIS_GRACE", "must be a duration between 1ns and 1h")
+	}
+	if c.TokenCacheSize < 0 || c.TokenCacheSize > 10_000_000 {
+		return badVar("TOKEN_CACHE_SIZE", "must be between 0 (off) and 10000000")
 	}
 	if c.UsersFile != "" {
 		if _, err := os.Stat(c.UsersFile); err != nil {

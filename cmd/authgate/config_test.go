@@ -48,6 +48,10 @@ func TestConfigErrorsNameTheVariable(t *testing.T) {
 		{[]string{"AUTHGATE_COOKIE_NAME=a;b"}, "AUTHGATE_COOKIE_NAME"},
 		{[]string{"AUTHGATE_COOKIE_DOMAIN=ex ample"}, "AUTHGATE_COOKIE_DOMAIN"},
 		{[]string{"AUTHGATE_READ_TIMEOUT=0s"}, "AUTHGATE_READ_TIMEOUT"},
+		{[]string{"AUTHGATE_TOKEN_CACHE_SIZE=-1"}, "AUTHGATE_TOKEN_CACHE_SIZE"},
+		{[]string{"AUTHGATE_STORE=postgres://x"}, "AUTHGATE_STORE"},
+		{[]string{"AUTHGATE_REDIS_GRACE=soon"}, "AUTHGATE_REDIS_GRACE"},
+		{[]string{"AUTHGATE_REDIS_GRACE=0s"}, "AUTHGATE_REDIS_GRACE"},
 		{[]string{"AUTHGATE_SECRET=" + goodSecret, "AUTHGATE_SECRET_FILE=" + weak}, "AUTHGATE_SECRET_FILE"},
 		// Secrets are checked when the server is built.
 		{[]string{"AUTHGATE_SECRET=short"}, "AUTHGATE_SECRET"},

@@ -178,19 +178,29 @@ func newServer(ctx context.Context, cfg Config, log *slog.Logger) (*server, erro
 		return nil, err
 	}
 	v := verify.New(verify.Config{
-		Tokens:     tokens,
-		Sessions:   store,
-		Basic:      svc,
-		CookieName: cfg.CookieName,
-		LoginURL:   cfg.LoginURL,
-		Domains:    domains,
-		Trusted:    trusted,
-		Logger:     log,
+		Tokens:         tokens,
+		Sessions:       store,
+		Basic:          svc,
+		CookieName:     cfg.CookieName,
+		LoginURL:       cfg.LoginURL,
+		Domains:        domains,
+		Trusted:        trusted,
+		Logger:         log,
+		TokenCacheSize: tokenCacheSize(cfg.TokenCacheSize),
 	})
 	s := &server{cfg: cfg, log: log, store: store, storeKind: kind, accounts: svc, verifier: v, trusted: trusted}
 	s.handler = s.routes()
 	s.warn(domains, len(static))
 	return s, nil
+}
+
+// tokenCacheSize maps AUTHGATE_TOKEN_CACHE_SIZE (0 = off) to verify's
+// convention (0 = default, negative = off).
+func tokenCacheSize(n int) int {
+	if n == 0 {
+		return -1
+	}
+	return n
 }
 
 // warn says loudly which defaults are unsafe for production.

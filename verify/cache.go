@@ -1,0 +1,129 @@
+package verify
+
+import (
+	"hash/maphash"
+	"strings"
+	"sync"
+	"time"
+)
+
+// tokenCache remembers tokens that passed full validation (signature,
+// issuer, algorithm, times, shape), keyed by the exact token string, so a
+// client presenting the same token again skips HMAC and JSON decoding.
+// Only what cannot change is cached: the session is still asked on every
+// request, the expiry is checked on every request, and the location's
+// policy is applied to the cached identity each time.
+//
+// Two different strings never share an entry, and strict base64 decoding
+// means one token has one string; a cache hit is exactly "this string was
+// verified before". Nothing is cached for a refused token, so refused
+// traffic cannot grow it.
+type tokenCache struct {
+	seed     maphash.Seed
+	perShard int
+	shards   [cacheShards]cacheShard
+}
+
+const cacheShards = 64
+
+type cacheShard struct {
+	mu sync.RWMutex
+	m  map[string]*verifiedToken
+	_  [40]byte // keep shards on separate cache lines
+}
+
+// verifiedToken is a validated token with its answer prepared: the header
+// values are built once, not per request. Their slices have cap == len, so
+// an append anywhere copies instead of writing into the shared array.
+type verifiedToken struct {
+	session, user string
+	// until is exp plus the leeway the parser allows.
+	until  time.Time
+	id     Identity
+	header [4][]string // Remote-User, Remote-Email, Remote-Name, Remote-Groups
+}
+
+func newVerifiedToken(c *Claims) *verifiedToken {
+	one := func(s string) []string { return []string{s}[:1:1] }
+	return &verifiedToken{
+		session: c.ID,
+		user:    c.Subject,
+		until:   c.ExpiresAt.Time.Add(Leeway),
+		id:      Identity{User: c.Subject, Email: c.Email, Name: c.Name, Groups: c.Groups},
+		header:  [4][]string{one(c.Subject), one(c.Email), one(c.Name), one(strings.Join(c.Groups, ","))},
+	}
+}
+
+// newTokenCache holds up to size tokens (at least one per shard).
+func newTokenCache(size int) *tokenCache {
+	c := &tokenCache{seed: maphash.MakeSeed(), perShard: max(1, size/cacheShards)}
+	for i := range c.shards {
+		c.shards[i].m = make(map[string]*verifiedToken)
+	}
+	return c
+}
+
+func (c *tokenCache) shard(raw string) *cacheShard {
+	return &c.shards[maphash.String(c.seed, raw)%cacheShards]
+}
+
+// get returns the entry for raw if it is there and not expired at now.
+func (c *tokenCache) get(raw string, now time.Time) *verifiedToken {
+	s := c.shard(raw)
+	s.mu.RLock()
+	t := s.m[raw]
+	s.mu.RUnlock()
+	if t == nil {
+		return nil
+	}
+	if !now.Before(t.until) {
+		s.mu.Lock()
+		delete(s.m, raw)
+		s.mu.Unlock()
+		return nil
+	}
+	return t
+}
+
+// put adds a verified token. A full shard first drops its expired entries,
+// then, if still full, an arbitrary one (map order is random): the cache
+// is a shortcut, and a dropped token is simply verified in full again.
+func (c *tokenCache) put(raw string, t *verifiedToken, now time.Time) {
+	s := c.shard(raw)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.m) >= c.perShard {
+		for k, e := range s.m {
+			if !now.Before(e.until) {
+				delete(s.m, k)
+			}
+		}
+		for k := range s.m {
+			if len(s.m) < c.perShard {
+				break
+			}
+			delete(s.m, k)
+		}
+	}
+	s.m[strings.Clone(raw)] = t
+}
+
+// forget drops raw (its session was found ended), so a dead token does not
+// keep a slot.
+func (c *tokenCache) forget(raw string) {
+	s := c.shard(raw)
+	s.mu.Lock()
+	delete(s.m, raw)
+	s.mu.Unlock()
+}
+
+func (c *tokenCache) len() int {
+	n := 0
+	for i := range c.shards {
+		s := &c.shards[i]
+		s.mu.RLock()
+		n += len(s.m)
+		s.mu.RUnlock()
+	}
+	return n
+}
