@@ -15,8 +15,15 @@ type MemoryStore struct {
 
 	mu       sync.RWMutex
 	users    map[string]User
-	sessions map[string]Session
+	sessions map[string]memSession
 	byUser   map[string][]string // user -> session ids, oldest first
+}
+
+// memSession is what SessionLive needs and nothing more: with a million
+// live sessions every byte here is a megabyte.
+type memSession struct {
+	user    string
+	expires int64 // unix nanoseconds
 }
 
 var _ Store = (*MemoryStore)(nil)
@@ -29,7 +36,7 @@ func NewMemoryStore(now func() time.Time) *MemoryStore {
 	return &MemoryStore{
 		now:      now,
 		users:    map[string]User{},
-		sessions: map[string]Session{},
+		sessions: map[string]memSession{},
 		byUser:   map[string][]string{},
 	}
 }
@@ -110,7 +117,7 @@ func (m *MemoryStore) CreateSession(_ context.Context, s Session, maxPerUser int
 func (m *MemoryStore) addSession(s Session, maxPerUser int) (evicted []string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.sessions[s.ID] = s
+	m.sessions[s.ID] = memSession{user: s.User, expires: s.Expires.UnixNano()}
 	ids := append(m.byUser[s.User], s.ID)
 	// Drop ids whose sessions are gone (logged out or swept) before
 	// counting, then end the oldest beyond the cap.
@@ -140,7 +147,7 @@ func (m *MemoryStore) SessionLive(_ context.Context, id, user string) (bool, err
 	m.mu.RLock()
 	s, ok := m.sessions[id]
 	m.mu.RUnlock()
-	return ok && s.User == user && m.now().Before(s.Expires), nil
+	return ok && s.user == user && m.now().UnixNano() < s.expires, nil
 }
 
 func (m *MemoryStore) DeleteSession(_ context.Context, id string) error {
@@ -155,11 +162,11 @@ func (m *MemoryStore) DeleteSession(_ context.Context, id string) error {
 func (m *MemoryStore) Sweep() int { return len(m.sweep()) }
 
 func (m *MemoryStore) sweep() (removed []string) {
-	now := m.now()
+	now := m.now().UnixNano()
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for id, s := range m.sessions {
-		if !now.Before(s.Expires) {
+		if now >= s.expires {
 			delete(m.sessions, id)
 			removed = append(removed, id)
 		}

@@ -7,10 +7,15 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"runtime"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/authgate/authgate/accounts"
 	"github.com/authgate/authgate/accounts/redistest"
 )
 
@@ -139,4 +144,64 @@ func TestVerifyRedisServedFromCache(t *testing.T) {
 			t.Fatalf("request %d with Redis down: %d", i, w.Code)
 		}
 	}
+}
+
+// BenchmarkVerifyMillionSessions: /verify with a million live sessions in
+// the memory store (100k users with 10 sessions each, the per-user cap),
+// and the memory they take: the live heap they add (after a GC) and the
+// process's RSS. The store is filled once per process.
+//
+//	go test -run '^$' -bench 'MillionSessions' ./cmd/authgate/
+func BenchmarkVerifyMillionSessions(b *testing.B) {
+	million.Do(func() {
+		heapBefore := liveHeapMB()
+		s, tok := benchGate(b)
+		ctx := context.Background()
+		now := time.Now()
+		for i := range 1_000_000 {
+			id := strconv.Itoa(i) + "-0123456789abcdefghij" // 22+ characters, like real ids
+			user := "user" + strconv.Itoa(i/10)
+			if err := s.store.CreateSession(ctx, accounts.Session{ID: id, User: user, Created: now, Expires: now.Add(time.Hour)}, 10); err != nil {
+				b.Fatal(err)
+			}
+		}
+		million.s, million.tok = s, tok
+		million.heapMB = liveHeapMB() - heapBefore
+		million.rssMB = rssMB(b)
+	})
+	b.ResetTimer()
+	serveVerify(b, million.s, million.tok)
+	// After the run: ResetTimer would clear them.
+	b.ReportMetric(million.heapMB, "heap-MB-for-1M")
+	b.ReportMetric(million.rssMB, "RSS-MB")
+}
+
+var million struct {
+	sync.Once
+	s             *server
+	tok           string
+	heapMB, rssMB float64
+}
+
+func liveHeapMB() float64 {
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return float64(m.HeapAlloc) / (1 << 20)
+}
+
+// rssMB is this process's resident memory (VmRSS) in MB.
+func rssMB(tb testing.TB) float64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmRSS:" {
+			kb, _ := strconv.ParseFloat(f[1], 64)
+			return kb / 1024
+		}
+	}
+	tb.Fatal("no VmRSS in /proc/self/status")
+	return 0
 }
