@@ -9,7 +9,9 @@ import (
 	"time"
 )
 
-func bearerHdr(tok string) map[string]string { return map[string]string{"Authorization": "Bearer " + tok} }
+func bearerHdr(tok string) map[string]string {
+	return map[string]string{"Authorization": "Bearer " + tok}
+}
 
 // TestTokenCacheKeepsEveryLiveRule: a token answered from the cache is
 // still subject to logout, expiry and the location's rules.
