@@ -44,6 +44,9 @@ type RedisStore struct {
 	now    func() time.Time
 	cancel context.CancelFunc
 	done   chan struct{}
+	// ps is the live subscription; Close closes it so the reader stops at
+	// once instead of at its next read timeout.
+	ps atomic.Pointer[redis.PubSub]
 
 	createSession *redis.Script
 	deleteSession *redis.Script
@@ -350,6 +353,9 @@ func (s *RedisStore) Ping(ctx context.Context) error {
 
 func (s *RedisStore) Close() error {
 	s.cancel()
+	if ps := s.ps.Load(); ps != nil {
+		_ = ps.Close()
+	}
 	<-s.done
 	return s.rdb.Close()
 }
@@ -364,6 +370,11 @@ func (s *RedisStore) subscribe(ctx context.Context, ready chan struct{}) {
 	backoff := 100 * time.Millisecond
 	for ctx.Err() == nil {
 		ps := s.rdb.Subscribe(ctx, s.channel())
+		s.ps.Store(ps)
+		if ctx.Err() != nil { // Close ran between the check and the Store
+			_ = ps.Close()
+			return
+		}
 		if _, err := ps.Receive(ctx); err != nil {
 			_ = ps.Close()
 			s.markDown(err)

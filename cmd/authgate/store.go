@@ -16,7 +16,7 @@ import (
 //	bolt:///var/lib/authgate/authgate.db    one bbolt file on this machine
 //	redis://[:password@]host:port/db        shared by every replica
 //	rediss://...                            the same over TLS
-//	redis-sentinel://[:password@]h1:p1,h2:p2/db?master=name
+//	redis-sentinel://[:password@]h1:p1,h2:p2/db?master_name=NAME
 func openStore(ctx context.Context, cfg Config, log *slog.Logger) (accounts.Store, string, error) {
 	spec := cfg.Store
 	switch {
