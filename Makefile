@@ -11,7 +11,7 @@ GOTESTFLAGS   ?=
 # Tests that start real proxies find them through these.
 export AUTHGATE_TEST_CADDY := $(CADDY)
 
-.PHONY: help build run test test-deps bench fuzz lint clean
+.PHONY: help build run test test-deps bench bench-http fuzz lint clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -47,6 +47,9 @@ BENCHCOUNT    ?= 6
 
 bench: test-deps ## in-process benchmarks, BENCHCOUNT runs each (compare runs with benchstat)
 	$(GO) test -run '^$$' -bench . -benchmem -count $(BENCHCOUNT) ./verify/ ./accounts/ ./cmd/authgate/
+
+bench-http: test-deps ## load harness against the real binary: authgate vs bare Echo with wrk (LOAD_DURATION, LOAD_ROUNDS, LOAD_SOAK, LOAD_FLOOD)
+	$(GO) test -run '^$$' -bench '^BenchmarkHTTPLoad$$' -benchtime 1x -timeout 60m -v ./cmd/authgate/
 
 fuzz: ## run every fuzz target for FUZZTIME each (default 10s)
 	@for pkg in $$($(GO) list ./...); do \
