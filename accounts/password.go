@@ -97,13 +97,15 @@ type Hasher struct {
 	dummy  string
 }
 
-// NewHasher builds a Hasher; concurrency <= 0 means GOMAXPROCS.
+// NewHasher builds a Hasher; concurrency <= 0 means GOMAXPROCS-1 (at
+// least 1): one processor is always left to /verify, so a login flood
+// slows logins, not every proxied request.
 func NewHasher(p Params, concurrency int) (*Hasher, error) {
 	if _, err := CheckParams(p); err != nil {
 		return nil, err
 	}
 	if concurrency <= 0 {
-		concurrency = runtime.GOMAXPROCS(0)
+		concurrency = max(1, runtime.GOMAXPROCS(0)-1)
 	}
 	h := &Hasher{params: p, sem: make(chan struct{}, concurrency)}
 	d, err := h.hash("authgate dummy password for unknown users")
