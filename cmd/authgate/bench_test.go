@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -23,14 +21,7 @@ import (
 // live token for it.
 func benchGate(tb testing.TB, env ...string) (*server, string) {
 	tb.Helper()
-	cfg, err := loadConfig(append([]string{"AUTHGATE_SECRET=" + goodSecret, "AUTHGATE_ARGON2_MEMORY=64", "AUTHGATE_ARGON2_TIME=1"}, env...))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	s, err := newServer(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		tb.Fatal(err)
-	}
+	s := testServer(tb, env...)
 	tb.Cleanup(s.close)
 	for _, path := range []string{"/register", "/login"} {
 		w := s.try("127.0.0.1:1", "", path, `{"username":"alice","password":"correct horse battery"}`)

@@ -11,7 +11,7 @@ import (
 	"testing"
 )
 
-func testServer(t *testing.T, env ...string) *server {
+func testServer(t testing.TB, env ...string) *server {
 	t.Helper()
 	cfg, err := loadConfig(append([]string{"AUTHGATE_SECRET=" + goodSecret, "AUTHGATE_ARGON2_MEMORY=64", "AUTHGATE_ARGON2_TIME=1"}, env...))
 	if err != nil {
