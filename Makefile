@@ -49,7 +49,7 @@ bench: test-deps ## in-process benchmarks, BENCHCOUNT runs each (compare runs wi
 	$(GO) test -run '^$$' -bench . -benchmem -count $(BENCHCOUNT) ./verify/ ./accounts/ ./cmd/authgate/
 
 bench-http: test-deps ## load harness against the real binary: authgate vs bare Echo with wrk (LOAD_DURATION, LOAD_ROUNDS, LOAD_SOAK, LOAD_FLOOD)
-	$(GO) test -run '^$$' -bench '^BenchmarkHTTPLoad$$' -benchtime 1x -timeout 60m -v ./cmd/authgate/
+	$(GO) test -run '^$$' -tags loadharness -bench '^BenchmarkHTTPLoad$$' -benchtime 1x -timeout 60m -v ./cmd/authgate/
 
 fuzz: ## run every fuzz target for FUZZTIME each (default 10s)
 	@for pkg in $$($(GO) list ./...); do \
@@ -62,6 +62,7 @@ fuzz: ## run every fuzz target for FUZZTIME each (default 10s)
 lint: ## gofmt check, go vet, staticcheck when installed
 	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	$(GO) vet -tags loadharness ./cmd/authgate/
 	@if command -v staticcheck >/dev/null 2>&1; then staticcheck ./...; fi
 
 clean: ## remove build output

@@ -1,3 +1,9 @@
+//go:build loadharness
+
+// The load harness runs for minutes, so it is built only with
+// -tags loadharness, as `make bench-http` does; `make bench` and
+// `make test` never see it.
+
 package main
 
 import (
@@ -7,7 +13,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -49,9 +54,6 @@ import (
 //	               200 simultaneous sign-ins while a single connection
 //	               measures /verify latency; peak RSS (default off)
 func BenchmarkHTTPLoad(b *testing.B) {
-	if f := flag.Lookup("test.bench"); f == nil || !strings.Contains(f.Value.String(), "HTTPLoad") {
-		b.Skip("the wrk load harness runs for minutes: select it by name, as `make bench-http` does (-bench '^BenchmarkHTTPLoad$' -benchtime 1x)")
-	}
 	b.ReportMetric(0, "ns/op") // the time of the whole harness means nothing
 
 	duration := loadEnvDuration(b, "LOAD_DURATION", 10*time.Second)
