@@ -56,3 +56,27 @@ func TestHumanDuration(t *testing.T) {
 		}
 	}
 }
+
+// TestLogoutRedirectOnlyToAllowedHosts: the return-to address after sign-out
+// goes through the same check as after sign-in (Authelia
+// GHSA-36f2-fcrx-fp4j / CVE-2021-29456 was an open redirect on logout).
+func TestLogoutRedirectOnlyToAllowedHosts(t *testing.T) {
+	f := newFixture(t, nil)
+	f.register(t, "alice", "correct horse battery")
+	cases := []struct{ rd, want string }{
+		{"https://app.example.com/bye", "https://app.example.com/bye"},
+		{"https://evil.com/", "https://auth.example.com/login"},
+		{"//evil.com/", "https://auth.example.com/login"},
+		{"https://example.com.evil.com/", "https://auth.example.com/login"},
+		{"/\\evil.com", "https://auth.example.com/login"},
+		{"javascript:alert(1)", "https://auth.example.com/login"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.rd, func(t *testing.T) {
+			w := f.do("POST", "/logout", "application/x-www-form-urlencoded", url.Values{"rd": {tc.rd}}.Encode(), nil)
+			if w.Code != 303 || w.Header().Get("Location") != tc.want {
+				t.Fatalf("logout with rd %q: %d Location %q, want %q", tc.rd, w.Code, w.Header().Get("Location"), tc.want)
+			}
+		})
+	}
+}

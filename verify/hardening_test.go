@@ -180,7 +180,8 @@ func TestVerifyBasic(t *testing.T) {
 func TestDecisionIgnoresOriginalPath(t *testing.T) {
 	f := newFixture(t, nil)
 	dev := f.login(t, "bob", "dev")
-	for _, uri := range []string{"/admin", "/public/../admin", "/%2e%2e/admin", "//admin", "/admin;x=1", "/ADMIN", "/public%2f..%2fadmin"} {
+	for _, uri := range []string{"/admin", "/public/../admin", "/%2e%2e/admin", "//admin", "/admin;x=1", "/ADMIN", "/public%2f..%2fadmin",
+		"/public?/../admin", "/public%3F/../admin", "/public#/../admin", "/public%23/../admin", "/admin?groups=dev", "/admin%00"} {
 		hdr := map[string]string{"Authorization": "Bearer " + dev, "X-Forwarded-Uri": uri, "X-Forwarded-Host": "app.example.com", "X-Forwarded-Proto": "https"}
 		if w := f.do("GET", "/verify?groups=admins", hdr); w.Code != 403 {
 			t.Errorf("%s: %d, want 403", uri, w.Code)
