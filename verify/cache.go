@@ -29,7 +29,7 @@ const cacheShards = 64
 type cacheShard struct {
 	mu sync.RWMutex
 	m  map[string]*verifiedToken
-	_  [40]byte // keep shards on separate cache lines
+	_  [32]byte // 24 (RWMutex) + 8 (map) + 32 = one 64-byte cache line per shard
 }
 
 // verifiedToken is a validated token with its answer prepared: the header
