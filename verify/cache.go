@@ -44,14 +44,21 @@ type verifiedToken struct {
 }
 
 func newVerifiedToken(c *Claims) *verifiedToken {
-	one := func(s string) []string { return []string{s}[:1:1] }
+	id := Identity{User: c.Subject, Email: c.Email, Name: c.Name, Groups: c.Groups}
 	return &verifiedToken{
 		session: c.ID,
 		user:    c.Subject,
 		until:   c.ExpiresAt.Time.Add(Leeway),
-		id:      Identity{User: c.Subject, Email: c.Email, Name: c.Name, Groups: c.Groups},
-		header:  [4][]string{one(c.Subject), one(c.Email), one(c.Name), one(strings.Join(c.Groups, ","))},
+		id:      id,
+		header:  identityHeader(id),
 	}
+}
+
+// identityHeader is the value of each identity header for id, in the
+// order of verifiedToken.header.
+func identityHeader(id Identity) [4][]string {
+	one := func(s string) []string { return []string{s}[:1:1] }
+	return [4][]string{one(id.User), one(id.Email), one(id.Name), one(strings.Join(id.Groups, ","))}
 }
 
 // newTokenCache holds up to size tokens (at least one per shard).

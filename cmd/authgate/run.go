@@ -134,19 +134,13 @@ func newServer(ctx context.Context, cfg Config, log *slog.Logger) (*server, erro
 		return nil, err
 	}
 	trusted, _ := verify.ParseTrustedProxies(cfg.TrustedProxies)
-	var static map[string]accounts.User
-	if cfg.UsersFile != "" {
-		data, err := os.ReadFile(cfg.UsersFile)
-		if err != nil {
-			return nil, badVar("USERS_FILE", "%v", err)
-		}
-		if static, err = accounts.ParseUsersFile(data); err != nil {
-			return nil, badVar("USERS_FILE", "%s: %v", cfg.UsersFile, err)
-		}
-	}
-	hasher, err := accounts.NewHasher(accounts.Params{MemoryKiB: cfg.Argon2MemoryKiB, Time: cfg.Argon2Time, Threads: cfg.Argon2Parallelism}, cfg.HashConcurrency)
+	static, err := loadUsersFile(cfg)
 	if err != nil {
-		return nil, badVar("ARGON2_MEMORY", "%v", err)
+		return nil, err
+	}
+	hasher, err := newHasher(cfg, cfg.HashConcurrency)
+	if err != nil {
+		return nil, err
 	}
 	store, kind, err := openStore(ctx, cfg, log)
 	if err != nil {
@@ -201,6 +195,32 @@ func tokenCacheSize(n int) int {
 		return -1
 	}
 	return n
+}
+
+// loadUsersFile reads AUTHGATE_USERS_FILE (nil when unset).
+func loadUsersFile(cfg Config) (map[string]accounts.User, error) {
+	if cfg.UsersFile == "" {
+		return nil, nil
+	}
+	data, err := os.ReadFile(cfg.UsersFile)
+	if err != nil {
+		return nil, badVar("USERS_FILE", "%v", err)
+	}
+	static, err := accounts.ParseUsersFile(data)
+	if err != nil {
+		return nil, badVar("USERS_FILE", "%s: %v", cfg.UsersFile, err)
+	}
+	return static, nil
+}
+
+// newHasher hashes with the AUTHGATE_ARGON2_* parameters, at most
+// concurrency at a time (0: the accounts default).
+func newHasher(cfg Config, concurrency int) (*accounts.Hasher, error) {
+	h, err := accounts.NewHasher(accounts.Params{MemoryKiB: cfg.Argon2MemoryKiB, Time: cfg.Argon2Time, Threads: cfg.Argon2Parallelism}, concurrency)
+	if err != nil {
+		return nil, badVar("ARGON2_MEMORY", "%v", err)
+	}
+	return h, nil
 }
 
 // warn says loudly which defaults are unsafe for production.

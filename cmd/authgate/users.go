@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"strings"
 	"text/tabwriter"
 
@@ -135,19 +134,13 @@ func openAdmin(ctx context.Context, cfg Config) (accounts.Admin, func(), error) 
 	if cfg.Store == "" || cfg.Store == "memory" {
 		return accounts.Admin{}, nil, badVar("STORE", "is memory: those accounts live inside the running gate and vanish with it. Set AUTHGATE_STORE=bolt:///path or redis://... (or list people in AUTHGATE_USERS_FILE)")
 	}
-	var static map[string]accounts.User
-	if cfg.UsersFile != "" {
-		data, err := os.ReadFile(cfg.UsersFile)
-		if err != nil {
-			return accounts.Admin{}, nil, badVar("USERS_FILE", "%v", err)
-		}
-		if static, err = accounts.ParseUsersFile(data); err != nil {
-			return accounts.Admin{}, nil, badVar("USERS_FILE", "%s: %v", cfg.UsersFile, err)
-		}
-	}
-	hasher, err := accounts.NewHasher(accounts.Params{MemoryKiB: cfg.Argon2MemoryKiB, Time: cfg.Argon2Time, Threads: cfg.Argon2Parallelism}, 1)
+	static, err := loadUsersFile(cfg)
 	if err != nil {
-		return accounts.Admin{}, nil, badVar("ARGON2_MEMORY", "%v", err)
+		return accounts.Admin{}, nil, err
+	}
+	hasher, err := newHasher(cfg, 1)
+	if err != nil {
+		return accounts.Admin{}, nil, err
 	}
 	store, _, err := openStore(ctx, cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
@@ -159,7 +152,8 @@ func openAdmin(ctx context.Context, cfg Config) (accounts.Admin, func(), error) 
 	return accounts.Admin{Store: store, Static: static, Hasher: hasher}, func() { _ = store.Close() }, nil
 }
 
-// readPassword reads one line from stdin. Nothing is echoed back.
+// readPassword reads one line from stdin (never from arguments, which end
+// up in shell history and ps). Nothing is echoed back.
 func readPassword(stdin io.Reader, what string) (string, error) {
 	line, err := bufio.NewReaderSize(stdin, accounts.MaxPasswordLength+2).ReadString('\n')
 	if err != nil && !errors.Is(err, io.EOF) {
