@@ -6,30 +6,15 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"errors"
-	"sync"
 	"time"
 
+	lru "github.com/hashicorp/golang-lru/v2"
+
+	"github.com/authgate/authgate/accounts/password"
 	"github.com/authgate/authgate/verify"
 )
 
-// signIn checks credentials under brute-force regulation. It returns the
-// user, or ErrBadCredentials, or a *verify.LockedError, or a store error.
-func (s *Service) signIn(ctx context.Context, ip, username, password string) (User, error) {
-	canon, _ := CanonicalUsername(username)
-	if wait := s.cfg.Limiter.Locked(canon, ip); wait > 0 {
-		return User{}, &verify.LockedError{RetryAfter: wait}
-	}
-	u, ok, err := s.Authenticate(ctx, username, password)
-	if err != nil {
-		return User{}, err
-	}
-	if !ok {
-		s.cfg.Limiter.Fail(canon, ip)
-		return User{}, ErrBadCredentials
-	}
-	s.cfg.Limiter.Succeed(canon)
-	return u, nil
-}
+var _ verify.BasicChecker = (*Service)(nil)
 
 // CheckBasic implements verify.BasicChecker: Basic credentials sent to
 // /verify by curl, CI clients or registries. Successful checks are cached
@@ -38,42 +23,96 @@ func (s *Service) signIn(ctx context.Context, ip, username, password string) (Us
 // password, so a wrong password never hits, and a hit is used only while
 // the account's stored hash is the one that was checked, so a password
 // change takes effect at once. Locks apply to cached credentials too.
-func (s *Service) CheckBasic(ctx context.Context, ip, username, password string) (verify.Identity, bool, error) {
+func (s *Service) CheckBasic(ctx context.Context, ip, username, pw string) (verify.Identity, bool, error) {
 	canon, err := CanonicalUsername(username)
-	if err != nil || len(password) > MaxPasswordLength {
-		s.cfg.Limiter.Fail("", ip)
-		return verify.Identity{}, false, nil
+	if err != nil || len(pw) > password.MaxLength {
+		canon = "" // the address is still charged
 	}
-	if wait := s.cfg.Limiter.Locked(canon, ip); wait > 0 {
-		return verify.Identity{}, false, &verify.LockedError{RetryAfter: wait}
-	}
-	key := s.basic.key(canon, password)
-	if e, ok := s.basic.get(key, s.now()); ok {
-		u, err := s.lookup(ctx, canon)
-		if err == nil && u.Hash == e.hash {
-			return e.id, true, nil
+	if canon != "" {
+		if id, ok := s.cachedBasic(ctx, canon, ip, pw); ok {
+			return id, true, nil
 		}
-		s.basic.drop(key)
 	}
-	u, err := s.signIn(ctx, ip, username, password)
+	check := func() (User, error) {
+		if canon == "" {
+			return User{}, ErrBadCredentials
+		}
+		return s.authenticate(ctx, canon, pw)
+	}
+	u, err := s.regulated(ctx, s.cfg.Attempts, canon, ip, check)
+	if ErrorCode(err) == Unavailable && s.cfg.Attempts != Attempts(s.local) {
+		// The shared counter is down. Logins answer 503 meanwhile, but
+		// /verify keeps serving Basic clients, counted here alone.
+		s.log.Warn("verify: failed-attempt counter unavailable; Basic credentials counted in this process only", "err", err)
+		u, err = s.regulated(ctx, s.local, canon, ip, check)
+	}
+	var e *Error
 	switch {
+	case err == nil:
 	case errors.Is(err, ErrBadCredentials):
 		return verify.Identity{}, false, nil
-	case err != nil:
+	case errors.As(err, &e) && e.Code == Locked:
+		return verify.Identity{}, false, &verify.LockedError{RetryAfter: e.RetryAfter}
+	default:
 		return verify.Identity{}, false, err
 	}
-	id := verify.Identity{User: u.Name, Email: u.Email, Name: u.Display, Groups: u.Groups}
-	s.basic.put(key, basicEntry{id: id, hash: u.Hash, expires: s.now().Add(s.cfg.BasicCacheTTL)})
+	id := u.Identity()
+	s.basic.put(s.basic.key(canon, pw), basicEntry{id: id, hash: u.Hash, expires: s.now().Add(s.cfg.BasicCacheTTL)})
 	return id, true, nil
 }
 
-// basicCache remembers recently verified Basic credentials.
-type basicCache struct {
-	secret []byte // per process: keys are useless outside it
-	max    int
+// cachedBasic answers from the cache when these exact credentials passed
+// recently, the account's hash is still the one checked, and neither the
+// name nor the address is locked.
+func (s *Service) cachedBasic(ctx context.Context, canon, ip, pw string) (verify.Identity, bool) {
+	key := s.basic.key(canon, pw)
+	e, ok := s.basic.get(key, s.now())
+	if !ok {
+		return verify.Identity{}, false
+	}
+	u, err := s.lookup(ctx, canon)
+	if err != nil || u.Hash != e.hash {
+		s.basic.drop(key)
+		return verify.Identity{}, false
+	}
+	if s.cfg.Regulation.On() {
+		// A lock set since (by failures elsewhere) holds for cached
+		// credentials too.
+		return e.id, s.passesLock(ctx, canon, ip)
+	}
+	return e.id, true
+}
 
-	mu      sync.Mutex
-	entries map[[32]byte]basicEntry
+// passesLock reports whether an attempt for name from ip may go ahead now.
+// It reserves and releases without clearing anything: a cache hit must
+// not forget the failures an attacker is piling up on the same name.
+func (s *Service) passesLock(ctx context.Context, name, ip string) bool {
+	r := s.cfg.Regulation
+	keys := r.keys(name, ip)
+	for i := range keys {
+		keys[i].Reset = false
+	}
+	a := s.cfg.Attempts
+	wait, err := a.Reserve(ctx, keys, r, s.now())
+	if err != nil {
+		a = s.local
+		if wait, err = a.Reserve(ctx, keys, r, s.now()); err != nil {
+			return false
+		}
+	}
+	if wait > 0 {
+		return false
+	}
+	_ = a.Settle(context.WithoutCancel(ctx), keys, r, s.now(), false)
+	return true
+}
+
+// basicCache remembers recently verified Basic credentials; the library's
+// LRU bounds it, and each entry's own expiry (on the injected clock) ends
+// it.
+type basicCache struct {
+	secret  []byte // per process: keys are useless outside it
+	entries *lru.Cache[[32]byte, basicEntry]
 }
 
 type basicEntry struct {
@@ -82,54 +121,31 @@ type basicEntry struct {
 	expires time.Time
 }
 
-func newBasicCache(max int) *basicCache {
+func newBasicCache(size int) *basicCache {
 	secret := make([]byte, 32)
 	_, _ = rand.Read(secret)
-	return &basicCache{secret: secret, max: max, entries: map[[32]byte]basicEntry{}}
+	entries, _ := lru.New[[32]byte, basicEntry](size)
+	return &basicCache{secret: secret, entries: entries}
 }
 
-func (c *basicCache) key(name, password string) [32]byte {
+func (c *basicCache) key(name, pw string) [32]byte {
 	m := hmac.New(sha256.New, c.secret)
 	m.Write([]byte(name))
 	m.Write([]byte{0})
-	m.Write([]byte(password))
+	m.Write([]byte(pw))
 	var k [32]byte
 	m.Sum(k[:0])
 	return k
 }
 
 func (c *basicCache) get(k [32]byte, now time.Time) (basicEntry, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	e, ok := c.entries[k]
+	e, ok := c.entries.Get(k)
 	if ok && !now.Before(e.expires) {
-		delete(c.entries, k)
+		c.entries.Remove(k)
 		return basicEntry{}, false
 	}
 	return e, ok
 }
 
-func (c *basicCache) put(k [32]byte, e basicEntry) {
-	if c.max <= 0 {
-		return
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if len(c.entries) >= c.max {
-		for old, oe := range c.entries {
-			if !e.expires.After(oe.expires) || len(c.entries) >= c.max {
-				delete(c.entries, old)
-			}
-			if len(c.entries) < c.max {
-				break
-			}
-		}
-	}
-	c.entries[k] = e
-}
-
-func (c *basicCache) drop(k [32]byte) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	delete(c.entries, k)
-}
+func (c *basicCache) put(k [32]byte, e basicEntry) { c.entries.Add(k, e) }
+func (c *basicCache) drop(k [32]byte)              { c.entries.Remove(k) }

@@ -11,38 +11,45 @@ import (
 	"time"
 	"unicode"
 
+	"github.com/authgate/authgate/accounts/password"
 	"github.com/authgate/authgate/verify"
 )
 
-// Cookie describes the session cookie.
-type Cookie struct {
-	Name   string
-	Domain string // empty: host-only
-	Secure bool
+// Tokens is what the Service needs of the token format, which verify owns:
+// minting a session's token and reading which session a token names.
+type Tokens interface {
+	Issue(session string, id verify.Identity, issued, expires time.Time) (string, error)
+	SessionOf(token string) (string, error)
 }
 
-// Config is what a Service needs. Store, Tokens and Hasher are required.
+// Defaults for the zero values of Config.
+const (
+	DefaultSessionTTL         = 24 * time.Hour
+	DefaultMaxSessionsPerUser = 10
+	DefaultBasicCacheTTL      = time.Minute
+	DefaultBasicCacheSize     = 10_000
+)
+
+// Config is what a Service needs. Store and Hasher are required; Tokens
+// is required to start and end sessions (the users command manages
+// accounts without it).
 type Config struct {
 	Store  Store
 	Static map[string]User // users from AUTHGATE_USERS_FILE; read-only
-	Tokens *verify.Tokens
-	Hasher *Hasher
+	Tokens Tokens
+	Hasher *password.Hasher
 
 	SessionTTL         time.Duration
 	MaxSessionsPerUser int
 	Registration       bool // POST /register open to anyone
-	Cookie             Cookie
-	// LoginURL is the public URL of the login page; Domains the hosts rd
-	// may point at.
-	LoginURL string
-	Domains  verify.Domains
-	Title    string
-	LogoURL  string
 
-	// Limiter regulates failed sign-ins; nil disables regulation.
-	Limiter *Limiter
+	// Regulation is the brute-force policy; its zero value turns it off.
+	Regulation Regulation
+	// Attempts keeps the policy's counters: the store's (shared by every
+	// replica on Redis). nil: counted in this process.
+	Attempts Attempts
 	// BasicCacheTTL is how long verified Basic credentials on /verify are
-	// remembered (0: 1 minute); BasicCacheSize bounds the entries.
+	// remembered; BasicCacheSize bounds the entries.
 	BasicCacheTTL  time.Duration
 	BasicCacheSize int
 
@@ -50,31 +57,29 @@ type Config struct {
 	Now    func() time.Time
 }
 
-// Service implements registration, login and logout.
+// Service is the account domain's one entry point: registration, sign-in
+// under regulation, sessions, Basic credentials for /verify, and the
+// administration of accounts.
 type Service struct {
 	cfg   Config
 	log   *slog.Logger
 	now   func() time.Time
-	pages *pages
 	basic *basicCache
+	// local counts Basic attempts on /verify while cfg.Attempts cannot be
+	// reached, so an outage of the shared counter is not an open door.
+	local *LocalAttempts
 }
 
 // New builds a Service, filling defaults for zero values.
 func New(cfg Config) (*Service, error) {
-	if cfg.Store == nil || cfg.Tokens == nil || cfg.Hasher == nil {
-		return nil, errors.New("accounts: Store, Tokens and Hasher are required")
+	if cfg.Store == nil || cfg.Hasher == nil {
+		return nil, errors.New("accounts: Store and Hasher are required")
 	}
 	if cfg.SessionTTL <= 0 {
-		cfg.SessionTTL = 24 * time.Hour
+		cfg.SessionTTL = DefaultSessionTTL
 	}
 	if cfg.MaxSessionsPerUser <= 0 {
-		cfg.MaxSessionsPerUser = 10
-	}
-	if cfg.Cookie.Name == "" {
-		cfg.Cookie.Name = "authgate_session"
-	}
-	if cfg.Title == "" {
-		cfg.Title = "authgate"
+		cfg.MaxSessionsPerUser = DefaultMaxSessionsPerUser
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -83,60 +88,79 @@ func New(cfg Config) (*Service, error) {
 		cfg.Now = time.Now
 	}
 	if cfg.BasicCacheTTL <= 0 {
-		cfg.BasicCacheTTL = time.Minute
+		cfg.BasicCacheTTL = DefaultBasicCacheTTL
 	}
 	if cfg.BasicCacheSize <= 0 {
-		cfg.BasicCacheSize = 10_000
+		cfg.BasicCacheSize = DefaultBasicCacheSize
 	}
-	p, err := newPages(cfg)
-	if err != nil {
-		return nil, err
+	local := NewLocalAttempts(0)
+	if cfg.Attempts == nil {
+		cfg.Attempts = local
 	}
-	return &Service{cfg: cfg, log: cfg.Logger, now: cfg.Now, pages: p, basic: newBasicCache(cfg.BasicCacheSize)}, nil
+	return &Service{cfg: cfg, log: cfg.Logger, now: cfg.Now, basic: newBasicCache(cfg.BasicCacheSize), local: local}, nil
 }
+
+// SessionTTL is how long a session lasts.
+func (s *Service) SessionTTL() time.Duration { return s.cfg.SessionTTL }
+
+// RegistrationOpen reports whether anyone may register.
+func (s *Service) RegistrationOpen() bool { return s.cfg.Registration }
 
 // Input errors for registration. Their texts are shown to the client.
 var (
 	errBadEmail = errors.New("email is not a valid address")
 	errBadName  = errors.New("name must be at most 128 characters without control characters")
-	// ErrBadCredentials is the one answer for a wrong password and an
-	// unknown user alike, so the response never tells which.
-	ErrBadCredentials = errors.New("invalid username or password")
 )
 
-// NewUser validates a registration and returns the account to store.
-func (s *Service) NewUser(ctx context.Context, username, password, email, name string) (User, error) {
-	return newUser(ctx, s.cfg.Hasher, s.now(), username, password, email, name)
+// Registration is what a sign-up carries.
+type Registration struct {
+	Username, Password, Email, Name string
+}
+
+// Register creates an account for anyone, when registration is open.
+func (s *Service) Register(ctx context.Context, r Registration) (User, error) {
+	if !s.cfg.Registration {
+		return User{}, ErrRegistrationClosed
+	}
+	u, err := s.newUser(ctx, r)
+	if err != nil {
+		return User{}, err
+	}
+	if err := s.create(ctx, u); err != nil {
+		return User{}, err
+	}
+	s.log.Info("account registered", "user", u.Name)
+	return u, nil
 }
 
 // newUser is the one place an account's fields are checked, for /register
 // and for "authgate users add" alike.
-func newUser(ctx context.Context, h *Hasher, now time.Time, username, password, email, name string) (User, error) {
-	canon, err := CanonicalUsername(username)
+func (s *Service) newUser(ctx context.Context, r Registration) (User, error) {
+	canon, err := CanonicalUsername(r.Username)
 	if err != nil {
 		return User{}, err
 	}
-	if err := CheckPassword(password); err != nil {
-		return User{}, err
+	if err := password.Check(r.Password); err != nil {
+		return User{}, invalid(err)
 	}
-	if email != "" {
-		a, err := mail.ParseAddress(email)
-		if err != nil || a.Address != email || len(email) > 254 {
-			return User{}, errBadEmail
+	if r.Email != "" {
+		a, err := mail.ParseAddress(r.Email)
+		if err != nil || a.Address != r.Email || len(r.Email) > 254 {
+			return User{}, invalid(errBadEmail)
 		}
 	}
-	if len([]rune(name)) > 128 || strings.IndexFunc(name, unicode.IsControl) >= 0 {
-		return User{}, errBadName
+	if len([]rune(r.Name)) > 128 || strings.IndexFunc(r.Name, unicode.IsControl) >= 0 {
+		return User{}, invalid(errBadName)
 	}
-	hash, err := h.Hash(ctx, password)
+	hash, err := s.cfg.Hasher.Hash(ctx, r.Password)
 	if err != nil {
 		return User{}, err
 	}
-	return User{Name: canon, Hash: hash, Email: email, Display: strings.TrimSpace(name), Created: now.UTC()}, nil
+	return User{Name: canon, Hash: hash, Email: r.Email, Display: strings.TrimSpace(r.Name), Created: s.now().UTC()}, nil
 }
 
-// Create stores a new account; a name in the users file counts as taken.
-func (s *Service) Create(ctx context.Context, u User) error {
+// create stores a new account; a name in the users file counts as taken.
+func (s *Service) create(ctx context.Context, u User) error {
 	if _, static := s.cfg.Static[u.Name]; static {
 		return ErrUserExists
 	}
@@ -151,36 +175,72 @@ func (s *Service) lookup(ctx context.Context, name string) (User, error) {
 	return s.cfg.Store.User(ctx, name)
 }
 
-// Authenticate checks a username and password. It takes about the same
-// time whether or not the user exists (a dummy hash is checked for unknown
-// names). ok=false is a wrong name or password; err is a technical failure.
-func (s *Service) Authenticate(ctx context.Context, username, password string) (User, bool, error) {
-	canon, nameErr := CanonicalUsername(username)
+// SignIn checks a name and password under the regulation policy. It
+// returns the user, or ErrBadCredentials, or a Locked error, or a store
+// error. The attempt is counted before the password is checked, so
+// guesses sent at once cannot all be checked before the lock arrives.
+func (s *Service) SignIn(ctx context.Context, ip, username, pw string) (User, error) {
+	canon, _ := CanonicalUsername(username)
+	return s.regulated(ctx, s.cfg.Attempts, canon, ip, func() (User, error) {
+		return s.authenticate(ctx, canon, pw)
+	})
+}
+
+// regulated runs check as one attempt counted by a. A wrong password
+// (ErrBadCredentials) counts as a failure; anything else settles the
+// attempt without counting it.
+func (s *Service) regulated(ctx context.Context, a Attempts, name, ip string, check func() (User, error)) (User, error) {
+	r := s.cfg.Regulation
+	if !r.On() {
+		return check()
+	}
+	keys := r.keys(name, ip)
+	wait, err := a.Reserve(ctx, keys, r, s.now())
+	if err != nil {
+		return User{}, err
+	}
+	if wait > 0 {
+		return User{}, lockedError(wait)
+	}
+	u, err := check()
+	failed := errors.Is(err, ErrBadCredentials)
+	if serr := a.Settle(context.WithoutCancel(ctx), keys, r, s.now(), failed); serr != nil {
+		s.log.Warn("sign-in attempt could not be settled", "err", serr)
+	}
+	return u, err
+}
+
+// authenticate checks a password. It takes about the same time whether or
+// not the user exists (a dummy hash is checked for unknown names).
+func (s *Service) authenticate(ctx context.Context, canon, pw string) (User, error) {
 	var u User
-	if nameErr == nil {
+	if canon != "" {
 		var err error
 		u, err = s.lookup(ctx, canon)
 		if err != nil && !errors.Is(err, ErrUserNotFound) {
-			return User{}, false, err
+			return User{}, err
 		}
 	}
-	ok, err := s.cfg.Hasher.Verify(ctx, u.Hash, password)
+	ok, err := s.cfg.Hasher.Verify(ctx, u.Hash, pw)
 	if err != nil {
-		if errors.Is(err, ErrBadHash) {
+		if errors.Is(err, password.ErrBadHash) {
 			s.log.Error("stored password hash cannot be checked", "user", canon, "err", err)
-			return User{}, false, nil
+			return User{}, ErrBadCredentials
 		}
-		return User{}, false, err
+		return User{}, err
 	}
 	if !ok || u.Name == "" {
-		return User{}, false, nil
+		return User{}, ErrBadCredentials
 	}
-	return u, true, nil
+	return u, nil
 }
 
 // StartSession creates a fresh session for u and returns its token. A login
 // never reuses a session id a client presented (no session fixation).
 func (s *Service) StartSession(ctx context.Context, u User) (token string, expires time.Time, err error) {
+	if s.cfg.Tokens == nil {
+		return "", time.Time{}, errors.New("accounts: no Tokens to start a session with")
+	}
 	now := s.now()
 	expires = now.Add(s.cfg.SessionTTL)
 	id, err := newSessionID()
@@ -191,12 +251,7 @@ func (s *Service) StartSession(ctx context.Context, u User) (token string, expir
 	if err := s.cfg.Store.CreateSession(ctx, sess, s.cfg.MaxSessionsPerUser); err != nil {
 		return "", time.Time{}, err
 	}
-	claims := verify.Claims{Email: u.Email, Name: u.Display, Groups: u.Groups}
-	claims.Subject = u.Name
-	claims.ID = id
-	claims.IssuedAt = jwtTime(now)
-	claims.ExpiresAt = jwtTime(expires)
-	token, err = s.cfg.Tokens.Sign(claims)
+	token, err = s.cfg.Tokens.Issue(id, u.Identity(), now, expires)
 	if err != nil {
 		_ = s.cfg.Store.DeleteSession(ctx, id)
 		return "", time.Time{}, err
@@ -207,14 +262,14 @@ func (s *Service) StartSession(ctx context.Context, u User) (token string, expir
 // EndSession deletes the session a token names. An invalid token ends
 // nothing and is not an error: logout is idempotent.
 func (s *Service) EndSession(ctx context.Context, token string) error {
-	if token == "" {
+	if token == "" || s.cfg.Tokens == nil {
 		return nil
 	}
-	c, err := s.cfg.Tokens.Parse(token)
+	id, err := s.cfg.Tokens.SessionOf(token)
 	if err != nil {
 		return nil
 	}
-	return s.cfg.Store.DeleteSession(ctx, c.ID)
+	return s.cfg.Store.DeleteSession(ctx, id)
 }
 
 // newSessionID returns 128 random bits, URL-safe.

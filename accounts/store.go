@@ -2,18 +2,9 @@ package accounts
 
 import (
 	"context"
-	"errors"
-	"slices"
 	"time"
-)
 
-// Store errors.
-var (
-	ErrUserExists   = errors.New("username is taken")
-	ErrUserNotFound = errors.New("user not found")
-	// ErrUnavailable wraps failures to reach a networked store; handlers
-	// answer 503 for it.
-	ErrUnavailable = errors.New("store unavailable")
+	"github.com/authgate/authgate/verify"
 )
 
 // User is an account.
@@ -26,6 +17,11 @@ type User struct {
 	Created time.Time `json:"created"`
 }
 
+// Identity is what a token and the identity headers say about u.
+func (u User) Identity() verify.Identity {
+	return verify.Identity{User: u.Name, Email: u.Email, Name: u.Display, Groups: u.Groups}
+}
+
 // Session is a live login. Its ID is the token's jti.
 type Session struct {
 	ID      string    `json:"id"`
@@ -36,7 +32,10 @@ type Session struct {
 
 // Store keeps users and sessions. Implementations are safe for concurrent
 // use. CreateUser is atomic: of two concurrent calls for one name exactly
-// one succeeds.
+// one succeeds. A store that cannot be reached wraps ErrUnavailable; any
+// other error without a Code (a corrupt record) is Internal, so it is not
+// mistaken for an outage. storetest.Run is the suite every implementation
+// passes.
 type Store interface {
 	CreateUser(ctx context.Context, u User) error        // ErrUserExists
 	User(ctx context.Context, name string) (User, error) // ErrUserNotFound
@@ -61,9 +60,4 @@ type Store interface {
 	// Ping reports whether the store can serve (for /readyz).
 	Ping(ctx context.Context) error
 	Close() error
-}
-
-// sortSessions orders sessions oldest first.
-func sortSessions(ss []Session) {
-	slices.SortFunc(ss, func(a, b Session) int { return a.Created.Compare(b.Created) })
 }

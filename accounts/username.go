@@ -1,7 +1,6 @@
 package accounts
 
 import (
-	"errors"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -13,10 +12,8 @@ import (
 // MaxUsernameLength is counted in characters after normalisation.
 const MaxUsernameLength = 64
 
-var (
-	// ErrBadUsername is returned for a name outside the allowed alphabet.
-	ErrBadUsername = errors.New("username must be 1-64 characters: letters, digits, '.', '_', '-', '@'")
-)
+// ErrBadUsername is returned for a name outside the allowed alphabet.
+var ErrBadUsername = Errorf(Invalid, "username must be 1-64 characters: letters, digits, '.', '_', '-', '@'")
 
 var folder = cases.Fold()
 

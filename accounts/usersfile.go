@@ -5,6 +5,8 @@ import (
 	"bytes"
 	"fmt"
 	"strings"
+
+	"github.com/authgate/authgate/accounts/password"
 )
 
 // maxUsersFileLine bounds a line; a bcrypt or argon2id hash with a few
@@ -37,7 +39,7 @@ func ParseUsersFile(data []byte) (map[string]User, error) {
 		if err != nil {
 			return nil, fmt.Errorf("line %d: %w", line, err)
 		}
-		if err := CheckHash(parts[1]); err != nil {
+		if err := password.CheckHash(parts[1]); err != nil {
 			return nil, fmt.Errorf("line %d: %w", line, err)
 		}
 		if _, dup := users[name]; dup {
@@ -45,15 +47,8 @@ func ParseUsersFile(data []byte) (map[string]User, error) {
 		}
 		u := User{Name: name, Hash: parts[1]}
 		if len(parts) == 3 {
-			for _, g := range strings.Split(parts[2], ",") {
-				g = strings.TrimSpace(g)
-				if g == "" {
-					continue
-				}
-				if err := checkGroup(g); err != nil {
-					return nil, fmt.Errorf("line %d: %w", line, err)
-				}
-				u.Groups = append(u.Groups, strings.ToLower(g))
+			if u.Groups, err = ParseGroups(parts[2]); err != nil {
+				return nil, fmt.Errorf("line %d: %w", line, err)
 			}
 		}
 		users[name] = u
@@ -62,18 +57,4 @@ func ParseUsersFile(data []byte) (map[string]User, error) {
 		return nil, fmt.Errorf("line %d: %w", line+1, err)
 	}
 	return users, nil
-}
-
-// checkGroup keeps group names to characters that survive a comma-separated
-// Remote-Groups header unambiguously.
-func checkGroup(g string) error {
-	if len(g) > 64 {
-		return fmt.Errorf("group %q longer than 64 characters", g[:64])
-	}
-	for _, r := range g {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-') {
-			return fmt.Errorf("group names may use letters, digits, '.', '_' and '-'")
-		}
-	}
-	return nil
 }

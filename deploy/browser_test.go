@@ -191,18 +191,15 @@ func get[T any](t *testing.T, ctx context.Context, a chromedp.Action[T]) T {
 // waitLocation waits for a navigation a form submission started.
 func waitLocation(t *testing.T, ctx context.Context, want string) {
 	t.Helper()
-	var loc string
-	for range 100 {
-		loc, _ = chromedp.Run(ctx, chromedp.Location())
-		if loc == want {
-			if err := chromedp.Do(ctx, chromedp.WaitReady(chromedp.CSS("body"))); err != nil {
-				t.Fatal(err)
-			}
-			return
+	eventually(t, 5*time.Second, "the browser at "+want, func() error {
+		if loc, _ := chromedp.Run(ctx, chromedp.Location()); loc != want {
+			return fmt.Errorf("the browser is at %q, want %q", loc, want)
 		}
-		time.Sleep(50 * time.Millisecond)
+		return nil
+	})
+	if err := chromedp.Do(ctx, chromedp.WaitReady(chromedp.CSS("body"))); err != nil {
+		t.Fatal(err)
 	}
-	t.Fatalf("the browser is at %q, want %q", loc, want)
 }
 
 // wantUpstreamUser checks the echo upstream's answer shown in the page.

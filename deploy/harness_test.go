@@ -1,7 +1,6 @@
 package deploy
 
 import (
-	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -9,7 +8,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
@@ -29,99 +27,12 @@ import (
 	"time"
 )
 
-// The authgate binary is built once per test run, the first time a test
-// asks for it, into a directory TestMain removes.
-var (
-	buildOnce sync.Once
-	buildDir  string
-	buildBin  string
-	buildErr  error
-
-	hashOnce  sync.Once
-	hashLines string
-	hashErr   error
-)
-
 func TestMain(m *testing.M) {
 	code := m.Run()
 	if buildDir != "" {
 		_ = os.RemoveAll(buildDir)
 	}
 	os.Exit(code)
-}
-
-// authgateBinary returns the path of a freshly built ./cmd/authgate.
-func authgateBinary(tb testing.TB) string {
-	tb.Helper()
-	buildOnce.Do(func() {
-		buildDir, buildErr = os.MkdirTemp("", "authgate-deploy-test-")
-		if buildErr != nil {
-			return
-		}
-		goTool, err := exec.LookPath("go")
-		if err != nil {
-			buildErr = fmt.Errorf("the go tool is not on PATH: %w", err)
-			return
-		}
-		buildBin = filepath.Join(buildDir, "authgate")
-		cmd := exec.Command(goTool, "build", "-o", buildBin, "./cmd/authgate")
-		cmd.Dir = ".."
-		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("go build ./cmd/authgate: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		tb.Fatal(buildErr)
-	}
-	return buildBin
-}
-
-// Test users, from an AUTHGATE_USERS_FILE: group membership can only be
-// given there.
-type testUser struct {
-	name, password string
-	groups         []string
-}
-
-var (
-	alice = testUser{name: "alice", password: "alice-Deploy-test-7319", groups: []string{"admins", "staff"}}
-	bob   = testUser{name: "bob", password: "bob-Deploy-test-4852", groups: []string{"staff"}}
-)
-
-// Argon2 parameters small enough for tests; the hashes carry them, so the
-// gate verifies with the same ones.
-var fastArgon2 = []string{"AUTHGATE_ARGON2_MEMORY=1024", "AUTHGATE_ARGON2_TIME=1"}
-
-// usersFile writes a users file for alice and bob into dir. The hashes come
-// from `authgate hash-password`, as an operator would make them.
-func usersFile(tb testing.TB, dir string) string {
-	tb.Helper()
-	bin := authgateBinary(tb)
-	hashOnce.Do(func() {
-		var b strings.Builder
-		for _, u := range []testUser{alice, bob} {
-			cmd := exec.Command(bin, "hash-password")
-			cmd.Env = append([]string{"PATH=" + os.Getenv("PATH")}, fastArgon2...)
-			cmd.Stdin = strings.NewReader(u.password + "\n")
-			var stderr bytes.Buffer
-			cmd.Stderr = &stderr
-			out, err := cmd.Output()
-			if err != nil {
-				hashErr = fmt.Errorf("authgate hash-password: %v: %s", err, stderr.String())
-				return
-			}
-			fmt.Fprintf(&b, "%s:%s:%s\n", u.name, strings.TrimSpace(string(out)), strings.Join(u.groups, ","))
-		}
-		hashLines = b.String()
-	})
-	if hashErr != nil {
-		tb.Fatal(hashErr)
-	}
-	path := filepath.Join(dir, "users")
-	if err := os.WriteFile(path, []byte(hashLines), 0o600); err != nil {
-		tb.Fatal(err)
-	}
-	return path
 }
 
 // process is a child process the test started. Its output goes to a log
@@ -207,24 +118,40 @@ func (p *process) logTail(n int64) string {
 	return string(b)
 }
 
-// waitUntil polls ready until it returns nil, failing the test when the
-// process ends first or the timeout passes.
-func waitUntil(tb testing.TB, p *process, what string, timeout time.Duration, ready func() error) {
+// pollInterval is how often eventually looks at its condition again.
+const pollInterval = 10 * time.Millisecond
+
+// eventually polls cond until it returns nil, failing the test with cond's
+// last error when timeout passes first. It is the package's one way to wait
+// for something that happens in the background: cond must look at the
+// thing itself (a port, a file, an HTTP answer), never at the clock.
+func eventually(tb testing.TB, timeout time.Duration, what string, cond func() error) {
 	tb.Helper()
 	deadline := time.Now().Add(timeout)
-	var err error
 	for {
-		if err = ready(); err == nil {
+		err := cond()
+		if err == nil {
 			return
 		}
-		if p.exited() {
+		if time.Now().After(deadline) {
+			tb.Fatalf("gave up waiting for %s after %s: %v", what, timeout, err)
+		}
+		time.Sleep(pollInterval)
+	}
+}
+
+// waitUntil is eventually for a condition p serves: it fails at once, with
+// p's log, when p ends first.
+func waitUntil(tb testing.TB, p *process, what string, timeout time.Duration, ready func() error) {
+	tb.Helper()
+	eventually(tb, timeout, p.name+": "+what, func() error {
+		tb.Helper()
+		err := ready()
+		if err != nil && p.exited() {
 			tb.Fatalf("%s exited (%v) before %s:\n%s", p.name, p.waitErr, what, p.logTail(8<<10))
 		}
-		if time.Now().After(deadline) {
-			tb.Fatalf("%s: %s not ready after %s: %v", p.name, what, timeout, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return err
+	})
 }
 
 // freePort returns a loopback TCP port that was free a moment ago.
@@ -246,53 +173,6 @@ func tcpReady(addr string) func() error {
 		}
 		return c.Close()
 	}
-}
-
-// gateConfig is what startGate needs.
-type gateConfig struct {
-	addr     string // 127.0.0.1:port
-	loginURL string
-	extraEnv []string
-}
-
-// startGate runs the authgate binary with a users file and a clean
-// environment (nothing from the developer's shell leaks in).
-func startGate(tb testing.TB, cfg gateConfig) *process {
-	tb.Helper()
-	bin := authgateBinary(tb)
-	dir := tb.TempDir()
-	secret := make([]byte, 32)
-	if _, err := rand.Read(secret); err != nil {
-		tb.Fatal(err)
-	}
-	env := []string{
-		"PATH=" + os.Getenv("PATH"),
-		"HOME=" + dir,
-		"AUTHGATE_LISTEN=" + cfg.addr,
-		"AUTHGATE_SECRET=" + hex.EncodeToString(secret),
-		"AUTHGATE_LOGIN_URL=" + cfg.loginURL,
-		"AUTHGATE_COOKIE_DOMAIN=example.com",
-		"AUTHGATE_REDIRECT_DOMAINS=example.com",
-		"AUTHGATE_REGISTRATION=closed",
-		"AUTHGATE_USERS_FILE=" + usersFile(tb, dir),
-		"AUTHGATE_SHUTDOWN_TIMEOUT=2s",
-		"AUTHGATE_LOG_LEVEL=debug",
-	}
-	env = append(env, fastArgon2...)
-	env = append(env, cfg.extraEnv...)
-	p := startProcess(tb, "authgate", env, bin)
-	waitUntil(tb, p, "/healthz", 10*time.Second, func() error {
-		resp, err := http.Get("http://" + cfg.addr + "/healthz")
-		if err != nil {
-			return err
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("/healthz: %s", resp.Status)
-		}
-		return nil
-	})
-	return p
 }
 
 // seenRequest is what the upstream application received.
@@ -428,6 +308,11 @@ func render(tb testing.TB, path string, reps ...replacement) string {
 		pairs = append(pairs, r.old, r.new)
 	}
 	return strings.NewReplacer(pairs...).Replace(src)
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
 }
 
 func writeFile(tb testing.TB, path, content string) {

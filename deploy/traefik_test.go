@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"path/filepath"
 	"slices"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -325,5 +326,121 @@ func TestTraefikUntrustedPeer(t *testing.T) {
 	}))
 	if a.status != http.StatusUnauthorized || a.header.Get("Location") != login {
 		t.Errorf("got %d Location %q, want 401 with Location %q (no rd from an untrusted peer)", a.status, a.header.Get("Location"), login)
+	}
+}
+
+// sameSet reports whether a and b hold the same header names.
+func sameSet(a, b []string) bool {
+	norm := func(s []string) []string {
+		out := make([]string, 0, len(s))
+		for _, v := range s {
+			out = append(out, http.CanonicalHeaderKey(strings.TrimSpace(v)))
+		}
+		sort.Strings(out)
+		return out
+	}
+	return slices.Equal(norm(a), norm(b))
+}
+
+// checkForwardAuth holds a Traefik forwardAuth to what the gate needs.
+func checkForwardAuth(tb testing.TB, where string, fa *traefikForwardAuth) {
+	tb.Helper()
+	if !fa.TrustForwardHeader {
+		tb.Errorf("%s: trustForwardHeader is not true (behind a TLS-terminating load balancer the gate would build http:// return URLs)", where)
+	}
+	if !sameSet(fa.AuthResponseHeaders, gateHeaders) {
+		tb.Errorf("%s: authResponseHeaders %v, want %v: a header missing here is passed from the client to the app", where, fa.AuthResponseHeaders, gateHeaders)
+	}
+	u, err := url.Parse(fa.Address)
+	if err != nil || u.Path != "/verify" {
+		tb.Errorf("%s: address %q is not a /verify URL", where, fa.Address)
+	}
+}
+
+// checkTraefikChain checks the middlewares of one protected router: the
+// header strip first, then exactly one authgate forwardAuth.
+func checkTraefikChain(tb testing.TB, where string, names []string, get func(string) traefikMiddleware) {
+	tb.Helper()
+	var auths int
+	for i, n := range names {
+		m := get(n)
+		if m.ForwardAuth != nil {
+			auths++
+		}
+		if i == 0 && (m.Headers == nil || len(m.Headers.CustomRequestHeaders) == 0) {
+			tb.Errorf("%s: the first middleware %s must strip the identity headers", where, n)
+		}
+		if m.Headers != nil {
+			for h, v := range m.Headers.CustomRequestHeaders {
+				if v != "" {
+					tb.Errorf("%s: %s sets %s: %q; it must only remove headers", where, n, h, v)
+				}
+			}
+		}
+	}
+	if auths != 1 {
+		tb.Errorf("%s: %d forwardAuth middlewares in %v, want exactly one", where, auths, names)
+	}
+}
+
+func TestTraefikFileConfig(t *testing.T) {
+	t.Parallel()
+	var st traefikStatic
+	decodeStrict(t, filepath.Join("traefik", "traefik.yml"), &st)
+	if len(st.EntryPoints) == 0 {
+		t.Fatal("no entry points")
+	}
+	for name, ep := range st.EntryPoints {
+		if ep.HTTP.AliasHeadersStrategy != "delete" {
+			t.Errorf("entry point %s: http.aliasHeadersStrategy %q, want delete", name, ep.HTTP.AliasHeadersStrategy)
+		}
+		if ep.ForwardedHeaders != nil && (ep.ForwardedHeaders.Insecure || len(ep.ForwardedHeaders.TrustedIPs) > 0) {
+			t.Errorf("entry point %s trusts clients' forwarded headers; trustForwardHeader would pass them to the gate", name)
+		}
+	}
+	if filepath.Base(st.Providers.File.Filename) != "dynamic.yml" {
+		t.Errorf("file provider reads %q, not dynamic.yml", st.Providers.File.Filename)
+	}
+
+	var dyn traefikDynamic
+	decodeStrict(t, filepath.Join("traefik", "dynamic.yml"), &dyn)
+	gateURLs := map[string]bool{}
+	for name, m := range dyn.HTTP.Middlewares {
+		if fa := m.ForwardAuth; fa != nil {
+			checkForwardAuth(t, "middleware "+name, fa)
+			u, _ := url.Parse(fa.Address)
+			gateURLs[u.Scheme+"://"+u.Host] = true
+		}
+	}
+	if len(gateURLs) != 1 {
+		t.Errorf("forwardAuth addresses point at %v, want one gate", gateURLs)
+	}
+	var protected int
+	for name, r := range dyn.HTTP.Routers {
+		if _, ok := dyn.HTTP.Services[r.Service]; !ok {
+			t.Errorf("router %s: service %q is not defined", name, r.Service)
+		}
+		for _, mw := range r.Middlewares {
+			if _, ok := dyn.HTTP.Middlewares[mw]; !ok {
+				t.Errorf("router %s: middleware %q is not defined", name, mw)
+			}
+		}
+		if strings.Contains(r.Rule, "`auth.example.com`") {
+			// The login host is the gate itself, and public.
+			for _, srv := range dyn.HTTP.Services[r.Service].LoadBalancer.Servers {
+				if !gateURLs[srv.URL] {
+					t.Errorf("router %s: the login host goes to %s, not the gate", name, srv.URL)
+				}
+			}
+			if len(r.Middlewares) > 0 {
+				t.Errorf("router %s: the login host must not be behind forwardAuth", name)
+			}
+			continue
+		}
+		protected++
+		checkTraefikChain(t, "router "+name, r.Middlewares, func(n string) traefikMiddleware { return dyn.HTTP.Middlewares[n] })
+	}
+	if protected < 3 {
+		t.Errorf("found %d protected routers, want the pages, the API and the admin one", protected)
 	}
 }

@@ -78,27 +78,27 @@ func verifyReq(target string, hdr ...string) *http.Request {
 
 func BenchmarkVerify(b *testing.B) {
 	b.Run("bearer-cache-hit", func(b *testing.B) {
-		f, _, tok := benchVerifier(b, 0)
+		f, _, tok := benchVerifier(b, DefaultTokenCacheSize)
 		runVerify(b, f, verifyReq("/verify", "Authorization", "Bearer "+tok), 200)
 	})
 	b.Run("bearer-cache-miss", func(b *testing.B) {
-		f, _, tok := benchVerifier(b, -1)
+		f, _, tok := benchVerifier(b, 0)
 		runVerify(b, f, verifyReq("/verify", "Authorization", "Bearer "+tok), 200)
 	})
 	b.Run("cookie", func(b *testing.B) {
-		f, _, tok := benchVerifier(b, 0)
+		f, _, tok := benchVerifier(b, DefaultTokenCacheSize)
 		runVerify(b, f, verifyReq("/verify", "Cookie", "theme=dark; authgate_session="+tok), 200)
 	})
 	b.Run("groups-policy", func(b *testing.B) {
-		f, _, tok := benchVerifier(b, 0)
+		f, _, tok := benchVerifier(b, DefaultTokenCacheSize)
 		runVerify(b, f, verifyReq("/verify?groups=admins", "Authorization", "Bearer "+tok), 200)
 	})
 	b.Run("no-credentials", func(b *testing.B) {
-		f, _, _ := benchVerifier(b, 0)
+		f, _, _ := benchVerifier(b, DefaultTokenCacheSize)
 		runVerify(b, f, verifyReq("/verify"), 401)
 	})
 	b.Run("forged", func(b *testing.B) {
-		f, _, _ := benchVerifier(b, 0)
+		f, _, _ := benchVerifier(b, DefaultTokenCacheSize)
 		forger, _ := NewTokens("authgate", otherSecret, nil, nil)
 		c := claimsFor("alice", "sess-1")
 		c.IssuedAt.Time = time.Now().Add(-time.Minute)
@@ -107,7 +107,7 @@ func BenchmarkVerify(b *testing.B) {
 		runVerify(b, f, verifyReq("/verify", "Authorization", "Bearer "+forged), 401)
 	})
 	b.Run("bearer-cache-hit-parallel", func(b *testing.B) {
-		f, _, tok := benchVerifier(b, 0)
+		f, _, tok := benchVerifier(b, DefaultTokenCacheSize)
 		b.ReportAllocs()
 		b.RunParallel(func(pb *testing.PB) {
 			r := verifyReq("/verify", "Authorization", "Bearer "+tok)

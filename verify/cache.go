@@ -38,9 +38,10 @@ type cacheShard struct {
 type verifiedToken struct {
 	session, user string
 	// until is exp plus the leeway the parser allows.
-	until  time.Time
-	id     Identity
-	header [4][]string // Remote-User, Remote-Email, Remote-Name, Remote-Groups
+	until   time.Time
+	expires time.Time // exp itself
+	id      Identity
+	header  [4][]string // Remote-User, Remote-Email, Remote-Name, Remote-Groups
 }
 
 func newVerifiedToken(c *Claims) *verifiedToken {
@@ -49,6 +50,7 @@ func newVerifiedToken(c *Claims) *verifiedToken {
 		session: c.ID,
 		user:    c.Subject,
 		until:   c.ExpiresAt.Time.Add(Leeway),
+		expires: c.ExpiresAt.Time,
 		id:      id,
 		header:  identityHeader(id),
 	}

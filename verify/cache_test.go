@@ -23,7 +23,7 @@ func TestTokenCacheKeepsEveryLiveRule(t *testing.T) {
 	f := newFixture(t, nil)
 	tokens, _ := NewTokens("authgate", testSecret, nil, clock)
 	f.tokens = tokens
-	f.v = New(Config{Tokens: tokens, Sessions: f.sessions, Trusted: f.v.cfg.Trusted})
+	f.v = New(Config{Tokens: tokens, Sessions: f.sessions, Trusted: f.v.cfg.Trusted, TokenCacheSize: DefaultTokenCacheSize})
 	f.e.Router().Add("GET", "/verify", f.v.Handle)
 
 	tok := f.login(t, "alice", "dev")

@@ -57,6 +57,8 @@ func newFixture(tb testing.TB, mod func(*Config)) *fixture {
 		LoginURL: "https://auth.example.com/login",
 		Domains:  Domains{"example.com"},
 		Trusted:  trusted,
+		// As the gate is wired: the cache is on unless a test turns it off.
+		TokenCacheSize: DefaultTokenCacheSize,
 	}
 	if mod != nil {
 		mod(&cfg)

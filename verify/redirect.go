@@ -35,6 +35,16 @@ func ParseDomains(list []string) (Domains, error) {
 	return d, nil
 }
 
+// UnmarshalText reads a comma-separated list, as configuration writes it.
+func (d *Domains) UnmarshalText(b []byte) error {
+	parsed, err := ParseDomains(strings.Split(string(b), ","))
+	if err != nil {
+		return err
+	}
+	*d = parsed
+	return nil
+}
+
 // allows reports whether host (already lower-cased and validated) is one of
 // the domains or below one.
 func (d Domains) allows(host string) bool {

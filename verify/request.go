@@ -47,6 +47,16 @@ func ParseTrustedProxies(list []string) (*TrustedProxies, error) {
 	return t, nil
 }
 
+// UnmarshalText reads a comma-separated list, as configuration writes it.
+func (t *TrustedProxies) UnmarshalText(b []byte) error {
+	parsed, err := ParseTrustedProxies(strings.Split(string(b), ","))
+	if err != nil {
+		return err
+	}
+	*t = *parsed
+	return nil
+}
+
 // Prefixes returns the configured ranges.
 func (t *TrustedProxies) Prefixes() []netip.Prefix { return t.prefixes }
 
@@ -273,6 +283,19 @@ func parseQ(s string) float64 {
 	}
 	return q
 }
+
+// BearerToken returns the token of an "Authorization: Bearer ..." header,
+// and whether the header uses that scheme at all. It is the one reader of
+// bearer tokens, for /verify and for the gate's own endpoints alike.
+func BearerToken(h http.Header) (string, bool) {
+	auth := first(h, "Authorization")
+	if !hasScheme(auth, "Bearer") {
+		return "", false
+	}
+	return bearerValue(auth), true
+}
+
+func bearerValue(auth string) string { return strings.TrimSpace(auth[len("Bearer "):]) }
 
 // hasScheme reports whether an Authorization value uses the given scheme
 // (case-insensitive, RFC 9110 §11.1).

@@ -1,10 +1,12 @@
 package verify
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -18,6 +20,9 @@ const MaxTokenLength = 4096
 // MinSecretLength is the shortest HS256 key we accept. RFC 7518 §3.2 asks
 // for a key at least as long as the hash output (256 bits).
 const MinSecretLength = 32
+
+// DefaultIssuer is the iss of every token unless configured.
+const DefaultIssuer = "authgate"
 
 // Leeway absorbs clock skew between replicas; it is deliberately small so
 // that an expired token does not live on noticeably.
@@ -49,10 +54,28 @@ type Claims struct {
 type Secret []byte
 
 // LogValue keeps a secret out of logs even when someone logs the config.
-func (Secret) LogValue() string { return "REDACTED" }
+// It must return slog.Value: a method returning string is not a
+// slog.LogValuer, and slog would print the key (in clear with the text
+// handler, base64 with the JSON one).
+func (Secret) LogValue() slog.Value { return slog.StringValue("REDACTED") }
 
 // String keeps a secret out of fmt output.
 func (Secret) String() string { return "REDACTED" }
+
+// GoString keeps a secret out of %#v output.
+func (Secret) GoString() string { return "REDACTED" }
+
+// MarshalText keeps a secret out of encoders that prefer text (JSON, YAML).
+func (Secret) MarshalText() ([]byte, error) { return []byte("REDACTED"), nil }
+
+// UnmarshalText reads a key from configuration as it is written; whether
+// it is strong enough is CheckSecret's question.
+func (s *Secret) UnmarshalText(b []byte) error {
+	*s = Secret(bytes.Clone(b))
+	return nil
+}
+
+var _ slog.LogValuer = Secret(nil)
 
 // weakSecrets are values seen in tutorials and default configs. A gate
 // signing with one of them accepts tokens forged by anyone who read the same
@@ -141,6 +164,32 @@ func NewTokens(issuer string, current Secret, previous []Secret, now func() time
 		jwt.WithTimeFunc(now),
 	)
 	return t, nil
+}
+
+// Issue mints the token of a session: the identity it carries, the session
+// id (jti) that must stay live for the token to be accepted, and its
+// lifetime. Times are truncated to seconds, as JWT NumericDate encodes
+// them. This is the only place a token's claims are put together.
+func (t *Tokens) Issue(session string, id Identity, issued, expires time.Time) (string, error) {
+	if session == "" || id.User == "" {
+		return "", fmt.Errorf("%w: a token needs a session and a user", ErrTokenInvalid)
+	}
+	c := Claims{Email: id.Email, Name: id.Name, Groups: id.Groups}
+	c.Subject = id.User
+	c.ID = session
+	c.IssuedAt = jwt.NewNumericDate(issued.Truncate(time.Second))
+	c.ExpiresAt = jwt.NewNumericDate(expires.Truncate(time.Second))
+	return t.Sign(c)
+}
+
+// SessionOf returns the session id of a token that passes full validation
+// (logout uses it to know which session to end).
+func (t *Tokens) SessionOf(raw string) (string, error) {
+	c, err := t.Parse(raw)
+	if err != nil {
+		return "", err
+	}
+	return c.ID, nil
 }
 
 // Issuer is the iss every token carries.

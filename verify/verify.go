@@ -60,12 +60,20 @@ const (
 	HeaderGroups = "Remote-Groups"
 )
 
+// DefaultCookieName is the session cookie's name unless configured.
+const DefaultCookieName = "authgate_session"
+
+// DefaultTokenCacheSize is how many verified tokens a gate remembers unless
+// configured: about 850 bytes each for a 360-character token, so about
+// 85 MB when full.
+const DefaultTokenCacheSize = 100_000
+
 // Config is what a Verifier needs. Tokens and Sessions are required.
 type Config struct {
 	Tokens     *Tokens
 	Sessions   SessionChecker
 	Basic      BasicChecker // nil: Basic credentials are not accepted
-	CookieName string
+	CookieName string       // empty: DefaultCookieName
 	// LoginURL is the public login page; without it the gate never
 	// redirects and never sends Location.
 	LoginURL string
@@ -74,9 +82,8 @@ type Config struct {
 	// Trusted decides whose forwarded headers are read.
 	Trusted *TrustedProxies
 	Logger  *slog.Logger
-	// TokenCacheSize bounds how many verified tokens are remembered
-	// (0: 100000; about 850 bytes each for a 360-character token, so
-	// about 85 MB when full; negative: no cache).
+	// TokenCacheSize bounds how many verified tokens are remembered; zero
+	// or negative: no cache, every token is verified in full.
 	TokenCacheSize int
 }
 
@@ -88,7 +95,8 @@ type Verifier struct {
 	tokens  *tokenCache // nil: every token is verified in full
 	// policies caches parsed verify-URL queries. They come from proxy
 	// configs, so there are few; a client-supplied query (a bare Caddy
-	// uri) could vary them, hence the cap.
+	// uri) could vary them, so past the cap new ones are parsed every
+	// time instead of being admitted (nothing is ever evicted).
 	policies sync.Map // raw query -> policy
 	policyN  atomic.Int32
 }
@@ -98,20 +106,25 @@ const maxCachedPolicies = 1024
 // New builds a Verifier.
 func New(cfg Config) *Verifier {
 	if cfg.CookieName == "" {
-		cfg.CookieName = "authgate_session"
+		cfg.CookieName = DefaultCookieName
 	}
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	v := &Verifier{cfg: cfg, log: log, wwwAuth: []string{`Bearer realm="authgate"`}}
-	switch {
-	case cfg.TokenCacheSize == 0:
-		v.tokens = newTokenCache(100_000)
-	case cfg.TokenCacheSize > 0:
+	if cfg.TokenCacheSize > 0 {
 		v.tokens = newTokenCache(cfg.TokenCacheSize)
 	}
 	return v
+}
+
+// RetryAfter is the Retry-After value, in whole seconds rounded up (never
+// 0), for a lock that lasts d more: every answer that carries a lock uses
+// it, so /verify and /login agree to the second.
+func RetryAfter(d time.Duration) string {
+	secs := int64((d + time.Second - 1) / time.Second)
+	return strconv.FormatInt(max(secs, 1), 10)
 }
 
 var (
@@ -136,8 +149,7 @@ func (v *Verifier) Handle(c echo.Context) (err error) {
 	if err != nil {
 		var locked *LockedError
 		if errors.As(err, &locked) {
-			secs := int64(locked.RetryAfter/time.Second) + 1
-			c.Response().Header()["Retry-After"] = []string{strconv.FormatInt(secs, 10)}
+			c.Response().Header()["Retry-After"] = []string{RetryAfter(locked.RetryAfter)}
 			return c.JSONBlob(http.StatusTooManyRequests, bodyTooMany)
 		}
 		return v.unauthorized(c, r)
@@ -167,11 +179,7 @@ var errUnauthenticated = errors.New("unauthenticated")
 // bearer token is judged on that token alone, never on a cookie beside it.
 func (v *Verifier) authenticate(c echo.Context, r *http.Request) (*verifiedToken, Identity, error) {
 	auth := first(r.Header, "Authorization")
-	var raw string
-	switch {
-	case hasScheme(auth, "Bearer"):
-		raw = strings.TrimSpace(auth[len("Bearer "):])
-	case hasScheme(auth, "Basic") && v.cfg.Basic != nil:
+	if hasScheme(auth, "Basic") && v.cfg.Basic != nil {
 		user, pass, ok := r.BasicAuth()
 		if !ok {
 			return nil, Identity{}, errUnauthenticated
@@ -188,35 +196,70 @@ func (v *Verifier) authenticate(c echo.Context, r *http.Request) (*verifiedToken
 			return nil, Identity{}, errUnauthenticated
 		}
 		return nil, id, nil
-	default:
-		ck, err := r.Cookie(v.cfg.CookieName)
-		if err != nil {
-			return nil, Identity{}, errUnauthenticated
-		}
-		raw = ck.Value
 	}
+	tok, err := v.live(r.Context(), v.requestToken(r, auth))
+	if err != nil {
+		return nil, Identity{}, err
+	}
+	return tok, tok.id, nil
+}
+
+// requestToken is the token a request presents: the bearer token when the
+// Authorization header uses that scheme, else the session cookie.
+func (v *Verifier) requestToken(r *http.Request, auth string) string {
+	if hasScheme(auth, "Bearer") {
+		return bearerValue(auth)
+	}
+	ck, err := r.Cookie(v.cfg.CookieName)
+	if err != nil {
+		return ""
+	}
+	return ck.Value
+}
+
+// live returns raw verified, if its session is live.
+func (v *Verifier) live(ctx context.Context, raw string) (*verifiedToken, error) {
 	if raw == "" {
-		return nil, Identity{}, errUnauthenticated
+		return nil, errUnauthenticated
 	}
 	tok, err := v.token(raw)
 	if err != nil {
 		v.log.Debug("verify: token refused", "reason", err)
-		return nil, Identity{}, errUnauthenticated
+		return nil, errUnauthenticated
 	}
 	// Asked on every request, cached token or not: a logout or a
 	// revocation takes effect at once.
-	live, err := v.cfg.Sessions.SessionLive(r.Context(), tok.session, tok.user)
+	ok, err := v.cfg.Sessions.SessionLive(ctx, tok.session, tok.user)
 	if err != nil {
 		v.log.Warn("verify: session store unavailable; request refused", "err", err)
-		return nil, Identity{}, errUnauthenticated
+		return nil, errUnauthenticated
 	}
-	if !live {
+	if !ok {
 		if v.tokens != nil {
 			v.tokens.forget(raw)
 		}
-		return nil, Identity{}, errUnauthenticated
+		return nil, errUnauthenticated
 	}
-	return tok, tok.id, nil
+	return tok, nil
+}
+
+// SignedIn describes the live session a request carries.
+type SignedIn struct {
+	Identity
+	Session string
+	Expires time.Time
+}
+
+// SignedIn is the "is this request signed in" check for the gate's own
+// pages and endpoints: the same token checks as /verify (bearer token, else
+// the session cookie; full validation; session live), without Basic
+// credentials and without any rule of a location.
+func (v *Verifier) SignedIn(r *http.Request) (SignedIn, bool) {
+	tok, err := v.live(r.Context(), v.requestToken(r, first(r.Header, "Authorization")))
+	if err != nil {
+		return SignedIn{}, false
+	}
+	return SignedIn{Identity: tok.id, Session: tok.session, Expires: tok.expires}, true
 }
 
 // token returns raw verified: from the cache when this exact string passed

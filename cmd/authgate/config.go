@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"os"
 	"reflect"
@@ -12,87 +13,145 @@ import (
 	"github.com/caarlos0/env/v11"
 
 	"github.com/authgate/authgate/accounts"
+	"github.com/authgate/authgate/accounts/password"
+	"github.com/authgate/authgate/accounts/redisstore"
+	"github.com/authgate/authgate/accounts/web"
 	"github.com/authgate/authgate/verify"
 )
 
 const envPrefix = "AUTHGATE_"
 
-// Config is every setting, read from AUTHGATE_* variables. README.md lists
-// them all with their defaults; keep the two in step.
+// Config is every setting, read from AUTHGATE_* variables and parsed once
+// into the types the packages take: a value that cannot be read stops the
+// program naming its variable, and nothing parses it again. Defaults are
+// those of defaultConfig, each taken from the package that owns the
+// setting; README.md lists them all, keep the two in step.
 type Config struct {
-	Listen string `env:"LISTEN" envDefault:":8080"`
+	Listen string `env:"LISTEN"`
 
 	// Secret signs tokens (HS256). Unset: a random key is generated at
 	// start, so every restart logs everyone out and replicas cannot share
 	// tokens; fine for a try-out, wrong for production.
-	Secret         string   `env:"SECRET"`
-	SecretFile     string   `env:"SECRET_FILE"`
-	SecretPrevious []string `env:"SECRET_PREVIOUS" envSeparator:","`
-	Issuer         string   `env:"ISSUER" envDefault:"authgate"`
+	Secret         verify.Secret   `env:"SECRET"`
+	SecretFile     string          `env:"SECRET_FILE"`
+	SecretPrevious []verify.Secret `env:"SECRET_PREVIOUS" envSeparator:","`
+	Issuer         string          `env:"ISSUER"`
 
-	SessionTTL         time.Duration `env:"SESSION_TTL" envDefault:"24h"`
-	MaxSessionsPerUser int           `env:"MAX_SESSIONS_PER_USER" envDefault:"10"`
+	SessionTTL         time.Duration `env:"SESSION_TTL"`
+	MaxSessionsPerUser int           `env:"MAX_SESSIONS_PER_USER"`
 
-	CookieName   string `env:"COOKIE_NAME" envDefault:"authgate_session"`
-	CookieDomain string `env:"COOKIE_DOMAIN"`
+	CookieName   string       `env:"COOKIE_NAME"`
+	CookieDomain cookieDomain `env:"COOKIE_DOMAIN"`
 	// CookieSecure false lets the cookie travel over plain HTTP, where
 	// anyone on the path can steal the session.
-	CookieSecure bool `env:"COOKIE_SECURE" envDefault:"true"`
+	CookieSecure bool `env:"COOKIE_SECURE"`
 
-	LoginURL        string   `env:"LOGIN_URL"`
-	RedirectDomains []string `env:"REDIRECT_DOMAINS" envSeparator:","`
+	LoginURL        absoluteURL    `env:"LOGIN_URL"`
+	RedirectDomains verify.Domains `env:"REDIRECT_DOMAINS"`
 
 	// Store holds users and sessions: memory (default; lost on restart),
 	// bolt:///path (one replica, survives restarts) or redis://...
 	// (shared by every replica). See openStore.
-	Store string `env:"STORE" envDefault:"memory"`
+	Store string `env:"STORE"`
 	// RedisGrace: while Redis is unreachable, sessions this replica has
 	// already seen stay valid for this long; unknown ones are refused.
-	RedisGrace time.Duration `env:"REDIS_GRACE" envDefault:"30s"`
+	RedisGrace time.Duration `env:"REDIS_GRACE"`
 
-	Registration string `env:"REGISTRATION" envDefault:"open"`
-	UsersFile    string `env:"USERS_FILE"`
+	Registration openClosed `env:"REGISTRATION"`
+	UsersFile    string     `env:"USERS_FILE"`
 
 	// TrustedProxies are the peers whose X-Forwarded-*/X-Original-*/
 	// X-Real-IP headers are believed.
-	TrustedProxies []string `env:"TRUSTED_PROXIES" envSeparator:"," envDefault:"127.0.0.0/8,::1/128,10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,fc00::/7"`
+	TrustedProxies verify.TrustedProxies `env:"TRUSTED_PROXIES"`
 
-	// Brute-force regulation: past MaxFailures failed sign-ins for one
-	// name (or MaxFailuresPerIP from one address) within FailureWindow,
-	// that name or address is refused with 429 for BanTime, even with the
-	// right password. MaxFailures=0 disables it (not recommended).
-	MaxFailures      int           `env:"MAX_FAILURES" envDefault:"5"`
-	MaxFailuresPerIP int           `env:"MAX_FAILURES_PER_IP" envDefault:"20"`
-	FailureWindow    time.Duration `env:"FAILURE_WINDOW" envDefault:"10m"`
-	BanTime          time.Duration `env:"BAN_TIME" envDefault:"15m"`
+	// Brute-force regulation (accounts.Regulation): past MaxFailures
+	// failed sign-ins for one name (or MaxFailuresPerIP from one address)
+	// within FailureWindow, that name or address is refused with 429 for
+	// BanTime, even with the right password. MaxFailures=0 disables it
+	// (not recommended).
+	MaxFailures      int           `env:"MAX_FAILURES"`
+	MaxFailuresPerIP int           `env:"MAX_FAILURES_PER_IP"`
+	FailureWindow    time.Duration `env:"FAILURE_WINDOW"`
+	BanTime          time.Duration `env:"BAN_TIME"`
 	// BasicCacheTTL: how long Basic credentials verified on /verify are
 	// remembered, so argon2 does not run on every request of a client
 	// that sends Basic each time.
-	BasicCacheTTL time.Duration `env:"BASIC_CACHE_TTL" envDefault:"60s"`
+	BasicCacheTTL time.Duration `env:"BASIC_CACHE_TTL"`
 	// TokenCacheSize: verified tokens remembered so /verify skips HMAC and
 	// JSON decoding for a token it has seen (the session is still checked
 	// on every request). 0 turns the cache off.
-	TokenCacheSize int `env:"TOKEN_CACHE_SIZE" envDefault:"100000"`
+	TokenCacheSize int `env:"TOKEN_CACHE_SIZE"`
 
-	Argon2MemoryKiB   uint32 `env:"ARGON2_MEMORY" envDefault:"19456"`
-	Argon2Time        uint32 `env:"ARGON2_TIME" envDefault:"2"`
-	Argon2Parallelism uint8  `env:"ARGON2_PARALLELISM" envDefault:"1"`
-	// HashConcurrency caps simultaneous password hashes; 0 = GOMAXPROCS.
-	HashConcurrency int `env:"HASH_CONCURRENCY" envDefault:"0"`
+	Argon2MemoryKiB   uint32 `env:"ARGON2_MEMORY"`
+	Argon2Time        uint32 `env:"ARGON2_TIME"`
+	Argon2Parallelism uint8  `env:"ARGON2_PARALLELISM"`
+	// HashConcurrency caps simultaneous password hashes; 0 = GOMAXPROCS-1.
+	HashConcurrency int `env:"HASH_CONCURRENCY"`
 
-	ReadHeaderTimeout time.Duration `env:"READ_HEADER_TIMEOUT" envDefault:"5s"`
-	ReadTimeout       time.Duration `env:"READ_TIMEOUT" envDefault:"10s"`
-	WriteTimeout      time.Duration `env:"WRITE_TIMEOUT" envDefault:"10s"`
-	IdleTimeout       time.Duration `env:"IDLE_TIMEOUT" envDefault:"120s"`
-	ShutdownTimeout   time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"15s"`
-	MaxHeaderBytes    int           `env:"MAX_HEADER_BYTES" envDefault:"16384"`
-	BodyLimit         int64         `env:"BODY_LIMIT" envDefault:"65536"`
+	ReadHeaderTimeout time.Duration `env:"READ_HEADER_TIMEOUT"`
+	ReadTimeout       time.Duration `env:"READ_TIMEOUT"`
+	WriteTimeout      time.Duration `env:"WRITE_TIMEOUT"`
+	IdleTimeout       time.Duration `env:"IDLE_TIMEOUT"`
+	ShutdownTimeout   time.Duration `env:"SHUTDOWN_TIMEOUT"`
+	MaxHeaderBytes    int           `env:"MAX_HEADER_BYTES"`
+	BodyLimit         int64         `env:"BODY_LIMIT"`
 
-	LogLevel  string `env:"LOG_LEVEL" envDefault:"info"`
-	LogFormat string `env:"LOG_FORMAT" envDefault:"text"`
+	LogLevel  slog.Level `env:"LOG_LEVEL"`
+	LogFormat logFormat  `env:"LOG_FORMAT"`
 
-	Title   string `env:"TITLE" envDefault:"authgate"`
-	LogoURL string `env:"LOGO_URL"`
+	Title   string  `env:"TITLE"`
+	LogoURL logoURL `env:"LOGO_URL"`
+}
+
+// defaultConfig is the one place the gate's defaults are written down.
+func defaultConfig() Config {
+	var trusted verify.TrustedProxies
+	if err := trusted.UnmarshalText([]byte(strings.Join(verify.DefaultTrustedProxies, ","))); err != nil {
+		panic(err) // a constant; TestConfigDefaults reads it
+	}
+	reg := accounts.DefaultRegulation
+	argon := password.DefaultParams
+	return Config{
+		Listen:             ":8080",
+		Issuer:             verify.DefaultIssuer,
+		SessionTTL:         accounts.DefaultSessionTTL,
+		MaxSessionsPerUser: accounts.DefaultMaxSessionsPerUser,
+		CookieName:         verify.DefaultCookieName,
+		CookieSecure:       true,
+		Store:              "memory",
+		RedisGrace:         redisstore.DefaultGrace,
+		Registration:       true,
+		TrustedProxies:     trusted,
+		MaxFailures:        reg.MaxFailures,
+		MaxFailuresPerIP:   reg.MaxFailuresPerIP,
+		FailureWindow:      reg.Window,
+		BanTime:            reg.BanTime,
+		BasicCacheTTL:      accounts.DefaultBasicCacheTTL,
+		TokenCacheSize:     verify.DefaultTokenCacheSize,
+		Argon2MemoryKiB:    argon.MemoryKiB,
+		Argon2Time:         argon.Time,
+		Argon2Parallelism:  argon.Threads,
+		ReadHeaderTimeout:  5 * time.Second,
+		ReadTimeout:        10 * time.Second,
+		WriteTimeout:       10 * time.Second,
+		IdleTimeout:        120 * time.Second,
+		ShutdownTimeout:    15 * time.Second,
+		MaxHeaderBytes:     16 << 10,
+		BodyLimit:          64 << 10,
+		LogLevel:           slog.LevelInfo,
+		LogFormat:          "text",
+		Title:              web.DefaultTitle,
+	}
+}
+
+// regulation is the brute-force policy the variables describe.
+func (c Config) regulation() accounts.Regulation {
+	return accounts.Regulation{MaxFailures: c.MaxFailures, MaxFailuresPerIP: c.MaxFailuresPerIP, Window: c.FailureWindow, BanTime: c.BanTime}
+}
+
+// argon2 is the hashing cost the variables describe.
+func (c Config) argon2() password.Params {
+	return password.Params{MemoryKiB: c.Argon2MemoryKiB, Time: c.Argon2Time, Threads: c.Argon2Parallelism}
 }
 
 // configError names the variable at fault.
@@ -107,14 +166,15 @@ func badVar(name, format string, args ...any) error {
 	return &configError{name: name, msg: fmt.Sprintf(format, args...)}
 }
 
-// loadConfig parses environ (KEY=VALUE lines) into a Config and checks it.
+// loadConfig parses environ (KEY=VALUE lines) over the defaults and checks
+// what no single variable's type can.
 func loadConfig(environ []string) (Config, error) {
-	var cfg Config
+	cfg := defaultConfig()
 	err := env.ParseWithOptions(&cfg, env.Options{Prefix: envPrefix, Environment: env.ToMap(environ)})
 	if err != nil {
 		return cfg, renameEnvError(err)
 	}
-	return cfg, cfg.validate()
+	return cfg, cfg.check()
 }
 
 // renameEnvError turns caarlos0/env's field-named errors into ones that name
@@ -145,8 +205,10 @@ func envName(field string) string {
 	return name
 }
 
-func (c *Config) validate() error {
-	if c.Secret != "" && c.SecretFile != "" {
+// check refuses values that are well-formed but out of range, and
+// combinations; it changes nothing.
+func (c Config) check() error {
+	if len(c.Secret) > 0 && c.SecretFile != "" {
 		return badVar("SECRET_FILE", "set either AUTHGATE_SECRET or AUTHGATE_SECRET_FILE, not both")
 	}
 	if c.Issuer == "" {
@@ -160,26 +222,6 @@ func (c *Config) validate() error {
 	}
 	if c.CookieName == "" || strings.ContainsAny(c.CookieName, " \t\r\n;,=\"()<>@:/[]?{}\\") {
 		return badVar("COOKIE_NAME", "must be a plain token (letters, digits, '_', '-', '.')")
-	}
-	if c.CookieDomain != "" {
-		c.CookieDomain = strings.TrimPrefix(strings.ToLower(c.CookieDomain), ".")
-		if _, err := verify.ParseDomains([]string{c.CookieDomain}); err != nil || !strings.Contains(c.CookieDomain, ".") && c.CookieDomain != "localhost" {
-			return badVar("COOKIE_DOMAIN", "%q is not a host name", c.CookieDomain)
-		}
-	}
-	if c.LoginURL != "" {
-		u, err := url.Parse(c.LoginURL)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil || u.Fragment != "" {
-			return badVar("LOGIN_URL", "must be an absolute http(s) URL such as https://auth.example.com/login")
-		}
-	}
-	if _, err := verify.ParseDomains(c.RedirectDomains); err != nil {
-		return badVar("REDIRECT_DOMAINS", "%v", err)
-	}
-	switch c.Registration {
-	case "open", "closed":
-	default:
-		return badVar("REGISTRATION", "must be open or closed, got %q", c.Registration)
 	}
 	if c.MaxFailures < 0 || c.MaxFailuresPerIP < 0 {
 		return badVar("MAX_FAILURES", "must not be negative (AUTHGATE_MAX_FAILURES, AUTHGATE_MAX_FAILURES_PER_IP)")
@@ -204,10 +246,7 @@ func (c *Config) validate() error {
 			return badVar("USERS_FILE", "%v", err)
 		}
 	}
-	if _, err := verify.ParseTrustedProxies(c.TrustedProxies); err != nil {
-		return badVar("TRUSTED_PROXIES", "%v", err)
-	}
-	if _, err := accounts.CheckParams(accounts.Params{MemoryKiB: c.Argon2MemoryKiB, Time: c.Argon2Time, Threads: c.Argon2Parallelism}); err != nil {
+	if err := c.argon2().Check(); err != nil {
 		return badVar("ARGON2_MEMORY", "%v (AUTHGATE_ARGON2_TIME, AUTHGATE_ARGON2_PARALLELISM)", err)
 	}
 	for name, d := range map[string]time.Duration{
@@ -224,37 +263,94 @@ func (c *Config) validate() error {
 	if c.BodyLimit < 1024 {
 		return badVar("BODY_LIMIT", "must be at least 1024 bytes")
 	}
-	switch strings.ToLower(c.LogLevel) {
-	case "debug", "info", "warn", "error":
-	default:
-		return badVar("LOG_LEVEL", "must be debug, info, warn or error")
-	}
-	switch c.LogFormat {
-	case "text", "json":
-	default:
-		return badVar("LOG_FORMAT", "must be text or json")
-	}
-	if c.LogoURL != "" {
-		u, err := url.Parse(c.LogoURL)
-		if err != nil || (u.Scheme != "https" && u.Scheme != "http" && !(u.Scheme == "" && strings.HasPrefix(u.Path, "/"))) {
-			return badVar("LOGO_URL", "must be an http(s) URL or an absolute path")
-		}
-	}
 	return nil
 }
 
 // redirectDomains is AUTHGATE_REDIRECT_DOMAINS, or when empty the cookie
 // domain and the login URL's host.
-func (c *Config) redirectDomains() verify.Domains {
-	list := c.RedirectDomains
-	if len(list) == 0 {
-		if c.CookieDomain != "" {
-			list = append(list, c.CookieDomain)
-		}
-		if u, err := url.Parse(c.LoginURL); err == nil && u.Hostname() != "" {
-			list = append(list, u.Hostname())
-		}
+func (c Config) redirectDomains() verify.Domains {
+	if len(c.RedirectDomains) > 0 {
+		return c.RedirectDomains
 	}
-	d, _ := verify.ParseDomains(list)
+	var d verify.Domains
+	if c.CookieDomain != "" {
+		d = append(d, string(c.CookieDomain))
+	}
+	if u, err := url.Parse(string(c.LoginURL)); err == nil && u.Hostname() != "" {
+		d = append(d, strings.ToLower(u.Hostname()))
+	}
 	return d
+}
+
+// The types below read one variable each; their errors become
+// "AUTHGATE_NAME: ..." through renameEnvError.
+
+// cookieDomain is a host name, lower-cased, without a leading dot.
+type cookieDomain string
+
+func (d *cookieDomain) UnmarshalText(b []byte) error {
+	s := strings.TrimPrefix(strings.ToLower(strings.TrimSpace(string(b))), ".")
+	if _, err := verify.ParseDomains([]string{s}); err != nil || s == "" || !strings.Contains(s, ".") && s != "localhost" {
+		return fmt.Errorf("%q is not a host name", string(b))
+	}
+	*d = cookieDomain(s)
+	return nil
+}
+
+// absoluteURL is an absolute http(s) URL without credentials or fragment.
+type absoluteURL string
+
+func (a *absoluteURL) UnmarshalText(b []byte) error {
+	u, err := url.Parse(string(b))
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil || u.Fragment != "" {
+		return errors.New("must be an absolute http(s) URL such as https://auth.example.com/login")
+	}
+	*a = absoluteURL(b)
+	return nil
+}
+
+// logoURL is an http(s) URL or an absolute path on the gate.
+type logoURL string
+
+func (l *logoURL) UnmarshalText(b []byte) error {
+	u, err := url.Parse(string(b))
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http" && !(u.Scheme == "" && strings.HasPrefix(u.Path, "/"))) {
+		return errors.New("must be an http(s) URL or an absolute path")
+	}
+	*l = logoURL(b)
+	return nil
+}
+
+// openClosed is "open" (true) or "closed" (false).
+type openClosed bool
+
+func (o *openClosed) UnmarshalText(b []byte) error {
+	switch string(b) {
+	case "open":
+		*o = true
+	case "closed":
+		*o = false
+	default:
+		return fmt.Errorf("must be open or closed, got %q", string(b))
+	}
+	return nil
+}
+
+func (o openClosed) String() string {
+	if o {
+		return "open"
+	}
+	return "closed"
+}
+
+// logFormat is text or json.
+type logFormat string
+
+func (f *logFormat) UnmarshalText(b []byte) error {
+	switch string(b) {
+	case "text", "json":
+		*f = logFormat(b)
+		return nil
+	}
+	return errors.New("must be text or json")
 }

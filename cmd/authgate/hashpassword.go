@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/authgate/authgate/accounts"
+	"github.com/authgate/authgate/accounts/password"
 )
 
 // hashPassword reads one password from stdin and prints its argon2id hash
@@ -19,7 +19,7 @@ func hashPassword(ctx context.Context, environ []string, stdin io.Reader, stdout
 	if err != nil {
 		return err
 	}
-	if err := accounts.CheckPassword(pw); err != nil {
+	if err := password.Check(pw); err != nil {
 		return err
 	}
 	h, err := newHasher(cfg, 1)

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"net"
 	"net/http"
 	"strconv"
@@ -10,6 +9,7 @@ import (
 	"github.com/labstack/echo/v4/middleware"
 
 	"github.com/authgate/authgate/accounts"
+	"github.com/authgate/authgate/accounts/web"
 )
 
 // routes is the whole HTTP API in one list.
@@ -17,24 +17,26 @@ func (s *server) routes() http.Handler {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.Debug = false
-	e.HTTPErrorHandler = s.errorHandler
+	// Every error of every route becomes {"error": "..."} through the one
+	// table of accounts/web.
+	e.HTTPErrorHandler = web.ErrorHandler(s.log)
 	// c.RealIP() reads X-Forwarded-For only from trusted proxies; a
 	// client cannot pick the address its failures are counted against.
 	e.IPExtractor = echo.ExtractIPFromXFFHeader(s.trustOptions()...)
 
 	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{DisableStackAll: true, LogErrorFunc: s.logPanic}))
-	e.Use(middleware.BodyLimit(s.bodyLimit()))
+	e.Use(middleware.BodyLimit(strconv.FormatInt(s.cfg.BodyLimit, 10) + "B"))
 
 	// /verify is matched for every method: proxies send GET, but some
 	// setups pass the original method through.
 	e.Any("/verify", s.verifier.Handle)
 
-	e.POST("/register", s.accounts.Register)
-	e.POST("/login", s.accounts.Login)
-	e.GET("/login", s.accounts.LoginPage)
-	e.POST("/logout", s.accounts.Logout)
-	e.GET("/", s.accounts.Home)
-	e.GET("/assets/*", echo.WrapHandler(http.StripPrefix("/assets/", http.FileServer(accounts.AssetsFS()))))
+	e.POST("/register", s.web.Register)
+	e.POST("/login", s.web.Login)
+	e.GET("/login", s.web.LoginPage)
+	e.POST("/logout", s.web.Logout)
+	e.GET("/", s.web.Home)
+	e.GET("/assets/*", s.web.Asset)
 
 	e.GET("/healthz", func(c echo.Context) error { return c.String(http.StatusOK, "ok\n") })
 	e.GET("/readyz", s.ready)
@@ -43,44 +45,9 @@ func (s *server) routes() http.Handler {
 
 func (s *server) ready(c echo.Context) error {
 	if err := s.store.Ping(c.Request().Context()); err != nil {
-		return echo.NewHTTPError(http.StatusServiceUnavailable, "store unavailable").SetInternal(err)
+		return &accounts.Error{Code: accounts.Unavailable, Message: "store unavailable", Err: err}
 	}
 	return c.String(http.StatusOK, "ready\n")
-}
-
-// errorHandler is the one place errors become responses: the client gets
-// the safe message as {"error": "..."}; details go to the log, at debug for
-// client errors and at error for server faults.
-func (s *server) errorHandler(err error, c echo.Context) {
-	if c.Response().Committed {
-		return
-	}
-	code, msg := http.StatusInternalServerError, "internal error"
-	var he *echo.HTTPError
-	if errors.As(err, &he) {
-		code = he.Code
-		if m, ok := he.Message.(string); ok {
-			msg = m
-		} else {
-			msg = http.StatusText(code)
-		}
-		if code == http.StatusNotFound || code == http.StatusMethodNotAllowed {
-			msg = http.StatusText(code)
-		}
-		if code == http.StatusRequestEntityTooLarge {
-			msg = "request body too large"
-		}
-	}
-	if code >= 500 {
-		s.log.Error("request failed", "method", c.Request().Method, "path", c.Path(), "status", code, "err", err)
-	} else {
-		s.log.Debug("request refused", "method", c.Request().Method, "path", c.Path(), "status", code, "err", err)
-	}
-	if c.Request().Method == http.MethodHead {
-		_ = c.NoContent(code)
-		return
-	}
-	_ = c.JSON(code, map[string]string{"error": msg})
 }
 
 func (s *server) logPanic(c echo.Context, err error, stack []byte) error {
@@ -92,11 +59,9 @@ func (s *server) logPanic(c echo.Context, err error, stack []byte) error {
 // switching off Echo's own defaults (which trust every private address).
 func (s *server) trustOptions() []echo.TrustOption {
 	opts := []echo.TrustOption{echo.TrustLoopback(false), echo.TrustLinkLocal(false), echo.TrustPrivateNet(false)}
-	for _, p := range s.trusted.Prefixes() {
+	for _, p := range s.cfg.TrustedProxies.Prefixes() {
 		bits := p.Addr().BitLen()
 		opts = append(opts, echo.TrustIPRange(&net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), bits)}))
 	}
 	return opts
 }
-
-func (s *server) bodyLimit() string { return strconv.FormatInt(s.cfg.BodyLimit, 10) + "B" }

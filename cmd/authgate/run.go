@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/authgate/authgate/accounts"
+	"github.com/authgate/authgate/accounts/password"
+	"github.com/authgate/authgate/accounts/web"
 	"github.com/authgate/authgate/verify"
 )
 
@@ -64,9 +66,7 @@ configuration: AUTHGATE_* environment variables, see README.md
 `
 
 func newLogger(cfg Config, w io.Writer) *slog.Logger {
-	var level slog.Level
-	_ = level.UnmarshalText([]byte(cfg.LogLevel))
-	opts := &slog.HandlerOptions{Level: level}
+	opts := &slog.HandlerOptions{Level: cfg.LogLevel}
 	if cfg.LogFormat == "json" {
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
@@ -87,8 +87,8 @@ func loadSecrets(cfg Config, log *slog.Logger) (verify.Secret, []verify.Secret, 
 		if err := verify.CheckSecret(cur); err != nil {
 			return nil, nil, badVar("SECRET_FILE", "%v", err)
 		}
-	case cfg.Secret != "":
-		cur = []byte(cfg.Secret)
+	case len(cfg.Secret) > 0:
+		cur = cfg.Secret
 		if err := verify.CheckSecret(cur); err != nil {
 			return nil, nil, badVar("SECRET", "%v", err)
 		}
@@ -101,27 +101,27 @@ func loadSecrets(cfg Config, log *slog.Logger) (verify.Secret, []verify.Secret, 
 	}
 	var prev []verify.Secret
 	for i, p := range cfg.SecretPrevious {
-		if p == "" {
+		if len(p) == 0 {
 			continue
 		}
-		if err := verify.CheckSecret([]byte(p)); err != nil {
+		if err := verify.CheckSecret(p); err != nil {
 			return nil, nil, badVar("SECRET_PREVIOUS", "entry %d: %v", i+1, err)
 		}
-		prev = append(prev, verify.Secret(p))
+		prev = append(prev, p)
 	}
 	return cur, prev, nil
 }
 
 // server is the wired application.
 type server struct {
-	cfg       Config
-	log       *slog.Logger
-	store     accounts.Store
-	storeKind string
-	accounts  *accounts.Service
-	verifier  *verify.Verifier
-	trusted   *verify.TrustedProxies
-	handler   http.Handler
+	cfg      Config
+	log      *slog.Logger
+	store    accounts.Store
+	kind     string
+	accounts *accounts.Service
+	web      *web.Handler
+	verifier *verify.Verifier
+	handler  http.Handler
 }
 
 func newServer(ctx context.Context, cfg Config, log *slog.Logger) (*server, error) {
@@ -133,7 +133,6 @@ func newServer(ctx context.Context, cfg Config, log *slog.Logger) (*server, erro
 	if err != nil {
 		return nil, err
 	}
-	trusted, _ := verify.ParseTrustedProxies(cfg.TrustedProxies)
 	static, err := loadUsersFile(cfg)
 	if err != nil {
 		return nil, err
@@ -142,59 +141,63 @@ func newServer(ctx context.Context, cfg Config, log *slog.Logger) (*server, erro
 	if err != nil {
 		return nil, err
 	}
-	store, kind, err := openStore(ctx, cfg, log)
+	st, err := openStore(ctx, cfg, log)
 	if err != nil {
 		return nil, err
 	}
+	s := &server{cfg: cfg, log: log, store: st.store, kind: st.kind}
+	if err := s.wire(tokens, hasher, st, static); err != nil {
+		_ = st.store.Close()
+		return nil, err
+	}
+	s.handler = s.routes()
+	s.warn(len(static))
+	return s, nil
+}
+
+// wire builds the account service, its handlers and the verifier.
+func (s *server) wire(tokens *verify.Tokens, hasher *password.Hasher, st openedStore, static map[string]accounts.User) error {
+	cfg := s.cfg
 	domains := cfg.redirectDomains()
 	svc, err := accounts.New(accounts.Config{
-		Store:              store,
+		Store:              st.store,
 		Static:             static,
 		Tokens:             tokens,
 		Hasher:             hasher,
 		SessionTTL:         cfg.SessionTTL,
 		MaxSessionsPerUser: cfg.MaxSessionsPerUser,
-		Registration:       cfg.Registration == "open",
-		Cookie:             accounts.Cookie{Name: cfg.CookieName, Domain: cfg.CookieDomain, Secure: cfg.CookieSecure},
-		LoginURL:           cfg.LoginURL,
-		Domains:            domains,
-		Title:              cfg.Title,
-		LogoURL:            cfg.LogoURL,
-		Limiter: accounts.NewLimiter(accounts.Regulation{
-			MaxFailures: cfg.MaxFailures, MaxFailuresPerIP: cfg.MaxFailuresPerIP,
-			Window: cfg.FailureWindow, BanTime: cfg.BanTime,
-		}, nil),
-		BasicCacheTTL: cfg.BasicCacheTTL,
-		Logger:        log,
+		Registration:       bool(cfg.Registration),
+		Regulation:         cfg.regulation(),
+		Attempts:           st.attempts,
+		BasicCacheTTL:      cfg.BasicCacheTTL,
+		Logger:             s.log,
 	})
 	if err != nil {
-		_ = store.Close()
-		return nil, err
+		return err
 	}
-	v := verify.New(verify.Config{
+	s.accounts = svc
+	s.verifier = verify.New(verify.Config{
 		Tokens:         tokens,
-		Sessions:       store,
+		Sessions:       st.store,
 		Basic:          svc,
 		CookieName:     cfg.CookieName,
-		LoginURL:       cfg.LoginURL,
+		LoginURL:       string(cfg.LoginURL),
 		Domains:        domains,
-		Trusted:        trusted,
-		Logger:         log,
-		TokenCacheSize: tokenCacheSize(cfg.TokenCacheSize),
+		Trusted:        &s.cfg.TrustedProxies,
+		Logger:         s.log,
+		TokenCacheSize: cfg.TokenCacheSize,
 	})
-	s := &server{cfg: cfg, log: log, store: store, storeKind: kind, accounts: svc, verifier: v, trusted: trusted}
-	s.handler = s.routes()
-	s.warn(domains, len(static))
-	return s, nil
-}
-
-// tokenCacheSize maps AUTHGATE_TOKEN_CACHE_SIZE (0 = off) to verify's
-// convention (0 = default, negative = off).
-func tokenCacheSize(n int) int {
-	if n == 0 {
-		return -1
-	}
-	return n
+	s.web, err = web.New(web.Config{
+		Service:  svc,
+		Sessions: s.verifier,
+		Cookie:   web.Cookie{Name: cfg.CookieName, Domain: string(cfg.CookieDomain), Secure: cfg.CookieSecure},
+		LoginURL: string(cfg.LoginURL),
+		Domains:  domains,
+		Title:    cfg.Title,
+		LogoURL:  string(cfg.LogoURL),
+		Logger:   s.log,
+	})
+	return err
 }
 
 // loadUsersFile reads AUTHGATE_USERS_FILE (nil when unset).
@@ -214,9 +217,9 @@ func loadUsersFile(cfg Config) (map[string]accounts.User, error) {
 }
 
 // newHasher hashes with the AUTHGATE_ARGON2_* parameters, at most
-// concurrency at a time (0: the accounts default).
-func newHasher(cfg Config, concurrency int) (*accounts.Hasher, error) {
-	h, err := accounts.NewHasher(accounts.Params{MemoryKiB: cfg.Argon2MemoryKiB, Time: cfg.Argon2Time, Threads: cfg.Argon2Parallelism}, concurrency)
+// concurrency at a time (0: the password package's default).
+func newHasher(cfg Config, concurrency int) (*password.Hasher, error) {
+	h, err := password.New(cfg.argon2(), concurrency)
 	if err != nil {
 		return nil, badVar("ARGON2_MEMORY", "%v", err)
 	}
@@ -224,14 +227,14 @@ func newHasher(cfg Config, concurrency int) (*accounts.Hasher, error) {
 }
 
 // warn says loudly which defaults are unsafe for production.
-func (s *server) warn(domains verify.Domains, staticUsers int) {
-	if s.cfg.Registration == "open" {
+func (s *server) warn(staticUsers int) {
+	if s.cfg.Registration {
 		s.log.Warn("AUTHGATE_REGISTRATION=open: anyone who can reach /register can create an account. Set it to closed and use AUTHGATE_USERS_FILE in production.")
 	}
 	if !s.cfg.CookieSecure {
 		s.log.Warn("AUTHGATE_COOKIE_SECURE=false: session cookies travel over plain HTTP.")
 	}
-	if s.storeKind == "memory" {
+	if s.kind == "memory" {
 		s.log.Warn("AUTHGATE_STORE=memory: accounts and sessions are lost on restart and cannot be shared between replicas. Use bolt:///path for one replica or redis://... for several.")
 	}
 	if s.cfg.MaxFailures == 0 {
@@ -240,8 +243,11 @@ func (s *server) warn(domains verify.Domains, staticUsers int) {
 	if s.cfg.LoginURL == "" {
 		s.log.Warn("AUTHGATE_LOGIN_URL is not set: /verify answers 401 without redirecting browsers to a login page.")
 	}
-	s.log.Info("authgate configured", "store", s.storeKind, "registration", s.cfg.Registration,
-		"static_users", staticUsers, "redirect_domains", strings.Join(domains, ","), "session_ttl", s.cfg.SessionTTL.String())
+	if s.kind == "redis" {
+		s.log.Info("failed sign-ins are counted in Redis: AUTHGATE_MAX_FAILURES holds for every replica together")
+	}
+	s.log.Info("authgate configured", "store", s.kind, "registration", s.cfg.Registration.String(),
+		"static_users", staticUsers, "redirect_domains", strings.Join(s.cfg.redirectDomains(), ","), "session_ttl", s.cfg.SessionTTL.String())
 }
 
 func (s *server) serve(ctx context.Context, ln net.Listener) error {

@@ -8,7 +8,19 @@ import (
 	"time"
 
 	"github.com/authgate/authgate/accounts"
+	"github.com/authgate/authgate/accounts/boltstore"
+	"github.com/authgate/authgate/accounts/memstore"
+	"github.com/authgate/authgate/accounts/redisstore"
 )
+
+// openedStore is a store with the counter of failed sign-ins that goes
+// with it: in process for memory and bolt, in Redis for Redis, so a
+// lockout holds for every replica that shares the store.
+type openedStore struct {
+	store    accounts.Store
+	attempts accounts.Attempts
+	kind     string
+}
 
 // openStore opens the store AUTHGATE_STORE names:
 //
@@ -17,32 +29,29 @@ import (
 //	redis://[:password@]host:port/db        shared by every replica
 //	rediss://...                            the same over TLS
 //	redis-sentinel://[:password@]h1:p1,h2:p2/db?master_name=NAME
-func openStore(ctx context.Context, cfg Config, log *slog.Logger) (accounts.Store, string, error) {
+func openStore(ctx context.Context, cfg Config, log *slog.Logger) (openedStore, error) {
 	spec := cfg.Store
 	switch {
 	case spec == "" || spec == "memory":
-		return accounts.NewMemoryStore(nil), "memory", nil
+		return openedStore{memstore.New(nil), accounts.NewLocalAttempts(0), "memory"}, nil
 	case strings.HasPrefix(spec, "bolt://"):
 		path := strings.TrimPrefix(spec, "bolt://")
 		if path == "" {
-			return nil, "", badVar("STORE", "bolt:// needs a file path, e.g. bolt:///var/lib/authgate/authgate.db")
+			return openedStore{}, badVar("STORE", "bolt:// needs a file path, e.g. bolt:///var/lib/authgate/authgate.db")
 		}
-		s, err := accounts.OpenBolt(path, 2*time.Second, nil)
+		s, err := boltstore.Open(path, 2*time.Second, nil)
 		if err != nil {
-			return nil, "", badVar("STORE", "%v", err)
+			return openedStore{}, badVar("STORE", "%v", err)
 		}
-		return s, "bolt", nil
+		return openedStore{s, accounts.NewLocalAttempts(0), "bolt"}, nil
 	case strings.HasPrefix(spec, "redis://"), strings.HasPrefix(spec, "rediss://"), strings.HasPrefix(spec, "redis-sentinel://"):
-		s, err := accounts.OpenRedis(ctx, spec, accounts.RedisOptions{
-			Grace:  cfg.RedisGrace,
-			Logger: log,
-		})
+		s, err := redisstore.Open(ctx, spec, redisstore.Options{Grace: cfg.RedisGrace, Logger: log})
 		if err != nil {
-			return nil, "", badVar("STORE", "%v", redactURL(err, spec))
+			return openedStore{}, badVar("STORE", "%v", redactURL(err, spec))
 		}
-		return s, "redis", nil
+		return openedStore{s, s.Attempts(), "redis"}, nil
 	}
-	return nil, "", badVar("STORE", "must be memory, bolt:///path, redis://host:port/db, rediss://... or redis-sentinel://...")
+	return openedStore{}, badVar("STORE", "must be memory, bolt:///path, redis://host:port/db, rediss://... or redis-sentinel://...")
 }
 
 // redactURL keeps a password in AUTHGATE_STORE out of error messages.

@@ -13,6 +13,8 @@ import (
 	"text/tabwriter"
 
 	"github.com/authgate/authgate/accounts"
+	"github.com/authgate/authgate/accounts/boltstore"
+	"github.com/authgate/authgate/accounts/password"
 )
 
 const usersUsage = `usage: authgate users <command>
@@ -75,13 +77,13 @@ func users(ctx context.Context, args, environ []string, stdin io.Reader, stdout 
 		if err != nil {
 			return err
 		}
-		u, err := admin.Add(ctx, pos[0], pw, *email, *display, gs)
+		u, err := admin.AddUser(ctx, accounts.Registration{Username: pos[0], Password: pw, Email: *email, Name: *display}, gs)
 		if err != nil {
 			return fmt.Errorf("users add: %w", err)
 		}
 		fmt.Fprintf(stdout, "added %s\n", u.Name)
 	case "list":
-		us, err := admin.List(ctx)
+		us, err := admin.Users(ctx)
 		if err != nil {
 			return err
 		}
@@ -105,7 +107,7 @@ func users(ctx context.Context, args, environ []string, stdin io.Reader, stdout 
 		}
 		fmt.Fprintf(stdout, "groups of %s: %s; sessions ended\n", pos[0], strings.Join(gs, ","))
 	case "delete":
-		if err := admin.Delete(ctx, pos[0]); err != nil {
+		if err := admin.DeleteUser(ctx, pos[0]); err != nil {
 			return fmt.Errorf("users delete: %w", err)
 		}
 		fmt.Fprintf(stdout, "deleted %s\n", pos[0])
@@ -130,32 +132,39 @@ func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 	}
 }
 
-func openAdmin(ctx context.Context, cfg Config) (accounts.Admin, func(), error) {
+// openAdmin builds the account Service on the configured store, for
+// administration only (it starts no sessions).
+func openAdmin(ctx context.Context, cfg Config) (*accounts.Service, func(), error) {
 	if cfg.Store == "" || cfg.Store == "memory" {
-		return accounts.Admin{}, nil, badVar("STORE", "is memory: those accounts live inside the running gate and vanish with it. Set AUTHGATE_STORE=bolt:///path or redis://... (or list people in AUTHGATE_USERS_FILE)")
+		return nil, nil, badVar("STORE", "is memory: those accounts live inside the running gate and vanish with it. Set AUTHGATE_STORE=bolt:///path or redis://... (or list people in AUTHGATE_USERS_FILE)")
 	}
 	static, err := loadUsersFile(cfg)
 	if err != nil {
-		return accounts.Admin{}, nil, err
+		return nil, nil, err
 	}
 	hasher, err := newHasher(cfg, 1)
 	if err != nil {
-		return accounts.Admin{}, nil, err
+		return nil, nil, err
 	}
-	store, _, err := openStore(ctx, cfg, slog.New(slog.DiscardHandler))
+	st, err := openStore(ctx, cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
-		if errors.Is(err, accounts.ErrStoreLocked) {
+		if errors.Is(err, boltstore.ErrStoreLocked) {
 			err = fmt.Errorf("%w; stop the gate that uses it, or run the gates on redis:// to manage users while they run", err)
 		}
-		return accounts.Admin{}, nil, err
+		return nil, nil, err
 	}
-	return accounts.Admin{Store: store, Static: static, Hasher: hasher}, func() { _ = store.Close() }, nil
+	svc, err := accounts.New(accounts.Config{Store: st.store, Static: static, Hasher: hasher})
+	if err != nil {
+		_ = st.store.Close()
+		return nil, nil, err
+	}
+	return svc, func() { _ = st.store.Close() }, nil
 }
 
 // readPassword reads one line from stdin (never from arguments, which end
 // up in shell history and ps). Nothing is echoed back.
 func readPassword(stdin io.Reader, what string) (string, error) {
-	line, err := bufio.NewReaderSize(stdin, accounts.MaxPasswordLength+2).ReadString('\n')
+	line, err := bufio.NewReaderSize(stdin, password.MaxLength+2).ReadString('\n')
 	if err != nil && !errors.Is(err, io.EOF) {
 		return "", fmt.Errorf("reading password from stdin: %w", err)
 	}

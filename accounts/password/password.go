@@ -1,4 +1,9 @@
-package accounts
+// Package password owns password hashing: argon2id for new hashes, bcrypt
+// (and argon2id) hashes from a users file checked, bounds on the cost a
+// stored hash may ask for, the common-password list new passwords are
+// checked against, and the semaphore that keeps a login flood from taking
+// every processor. It imports nothing of authgate.
+package password
 
 import (
 	"bufio"
@@ -21,16 +26,16 @@ import (
 // Password length limits, in bytes. The upper bound keeps a single login
 // from costing more than hashing a normal password; nothing is truncated.
 const (
-	MinPasswordLength = 8
-	MaxPasswordLength = 1024
+	MinLength = 8
+	MaxLength = 1024
 )
 
 // Errors that explain why a password was refused. They are safe to show.
 var (
-	ErrPasswordTooShort = fmt.Errorf("password must be at least %d characters", MinPasswordLength)
-	ErrPasswordTooLong  = fmt.Errorf("password must be at most %d bytes", MaxPasswordLength)
-	ErrPasswordCommon   = errors.New("password is one of the most common passwords; choose another")
-	ErrBadHash          = errors.New("unsupported or malformed password hash")
+	ErrTooShort = fmt.Errorf("password must be at least %d characters", MinLength)
+	ErrTooLong  = fmt.Errorf("password must be at most %d bytes", MaxLength)
+	ErrCommon   = errors.New("password is one of the most common passwords; choose another")
+	ErrBadHash  = errors.New("unsupported or malformed password hash")
 )
 
 // commonPasswords is SecLists' 10k most common passwords
@@ -49,29 +54,29 @@ var commonPasswords = func() map[string]struct{} {
 	return m
 }()
 
-// CheckPassword says why a new password is unacceptable, or nil.
-func CheckPassword(pw string) error {
+// Check says why a new password is unacceptable, or nil.
+func Check(pw string) error {
 	switch {
-	case len([]rune(pw)) < MinPasswordLength:
-		return ErrPasswordTooShort
-	case len(pw) > MaxPasswordLength:
-		return ErrPasswordTooLong
+	case len([]rune(pw)) < MinLength:
+		return ErrTooShort
+	case len(pw) > MaxLength:
+		return ErrTooLong
 	}
 	if _, common := commonPasswords[strings.ToLower(pw)]; common {
-		return ErrPasswordCommon
+		return ErrCommon
 	}
 	return nil
 }
 
-// Params are argon2id cost parameters. The defaults are OWASP's
-// recommendation (m=19 MiB, t=2, p=1).
+// Params are argon2id cost parameters.
 type Params struct {
 	MemoryKiB uint32
 	Time      uint32
 	Threads   uint8
 }
 
-// DefaultParams is OWASP's argon2id baseline.
+// DefaultParams is OWASP's argon2id baseline (m=19 MiB, t=2, p=1): the
+// gate's default, unless AUTHGATE_ARGON2_* say otherwise.
 var DefaultParams = Params{MemoryKiB: 19456, Time: 2, Threads: 1}
 
 // Upper bounds for parameters read from a stored hash. A users file with
@@ -88,20 +93,20 @@ const (
 	keyLen  = 32
 )
 
-// Hasher hashes and checks passwords. At most Concurrency hashes run at once
-// (default GOMAXPROCS), so a login flood queues instead of exhausting memory
-// or starving /verify of CPU.
+// Hasher hashes and checks passwords. At most concurrency hashes run at
+// once, so a login flood queues instead of exhausting memory or starving
+// /verify of CPU.
 type Hasher struct {
 	params Params
 	sem    chan struct{}
 	dummy  string
 }
 
-// NewHasher builds a Hasher; concurrency <= 0 means GOMAXPROCS-1 (at
+// New builds a Hasher; concurrency <= 0 means GOMAXPROCS-1 (at
 // least 1): one processor is always left to /verify, so a login flood
 // slows logins, not every proxied request.
-func NewHasher(p Params, concurrency int) (*Hasher, error) {
-	if _, err := CheckParams(p); err != nil {
+func New(p Params, concurrency int) (*Hasher, error) {
+	if err := p.Check(); err != nil {
 		return nil, err
 	}
 	if concurrency <= 0 {
@@ -155,7 +160,7 @@ func (h *Hasher) hash(pw string) (string, error) {
 // empty encoded hash means "no such user": a dummy hash is checked so the
 // answer takes as long as for a real account, and false is returned.
 func (h *Hasher) Verify(ctx context.Context, encoded, pw string) (bool, error) {
-	if len(pw) > MaxPasswordLength {
+	if len(pw) > MaxLength {
 		return false, nil
 	}
 	if err := h.acquire(ctx); err != nil {
@@ -228,8 +233,8 @@ func parseArgon2id(s string) (argon2Hash, error) {
 			return a, ErrBadHash
 		}
 	}
-	if a.p.MemoryKiB < 8*uint32(a.p.Threads) || a.p.MemoryKiB > maxMemoryKiB || a.p.Time < 1 || a.p.Time > maxTime || a.p.Threads < 1 || a.p.Threads > maxThreads {
-		return a, fmt.Errorf("%w: parameters out of range", ErrBadHash)
+	if err := a.p.Check(); err != nil {
+		return a, fmt.Errorf("%w: %w", ErrBadHash, err)
 	}
 	var err error
 	if a.salt, err = base64.RawStdEncoding.Strict().DecodeString(parts[4]); err != nil || len(a.salt) < 8 {
@@ -257,10 +262,11 @@ func CheckHash(encoded string) error {
 	return ErrBadHash
 }
 
-// CheckParams validates argon2id parameters without hashing anything.
-func CheckParams(p Params) (Params, error) {
+// Check validates argon2id parameters without hashing anything: those of
+// the configuration and those a stored hash asks for alike.
+func (p Params) Check() error {
 	if p.MemoryKiB < 8*uint32(p.Threads) || p.MemoryKiB > maxMemoryKiB || p.Time < 1 || p.Time > maxTime || p.Threads < 1 || p.Threads > maxThreads {
-		return p, fmt.Errorf("argon2id parameters out of range (memory 8*threads..%d KiB, time 1..%d, threads 1..%d)", maxMemoryKiB, maxTime, maxThreads)
+		return fmt.Errorf("argon2id parameters out of range (memory 8*threads..%d KiB, time 1..%d, threads 1..%d)", maxMemoryKiB, maxTime, maxThreads)
 	}
-	return p, nil
+	return nil
 }

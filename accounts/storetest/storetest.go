@@ -1,4 +1,7 @@
-package accounts
+// Package storetest is the conformance suite every accounts.Store passes
+// (and every accounts.Attempts): each store package's tests call Run with
+// a constructor for a fresh, empty store. It is imported by tests only.
+package storetest
 
 import (
 	"context"
@@ -7,23 +10,25 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/authgate/authgate/accounts"
 )
 
-// storeConformance is the suite every Store implementation must pass. Each
+// Run is the suite every Store implementation must pass. Each
 // implementation's test calls it with a constructor for a fresh, empty
 // store whose clock is *now.
-func storeConformance(t *testing.T, newStore func(t *testing.T, now *time.Time) Store) {
+func Run(t *testing.T, newStore func(t *testing.T, now *time.Time) accounts.Store) {
 	ctx := context.Background()
 	base := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
 
 	t.Run("users", func(t *testing.T) {
 		now := base
 		s := newStore(t, &now)
-		u := User{Name: "alice", Hash: "$argon2id$x", Email: "a@example.com", Display: "Alice", Groups: []string{"admins"}, Created: base}
+		u := accounts.User{Name: "alice", Hash: "$argon2id$x", Email: "a@example.com", Display: "Alice", Groups: []string{"admins"}, Created: base}
 		if err := s.CreateUser(ctx, u); err != nil {
 			t.Fatal(err)
 		}
-		if err := s.CreateUser(ctx, User{Name: "alice", Hash: "other"}); !errors.Is(err, ErrUserExists) {
+		if err := s.CreateUser(ctx, accounts.User{Name: "alice", Hash: "other"}); !errors.Is(err, accounts.ErrUserExists) {
 			t.Fatalf("second CreateUser = %v, want ErrUserExists", err)
 		}
 		got, err := s.User(ctx, "alice")
@@ -31,9 +36,9 @@ func storeConformance(t *testing.T, newStore func(t *testing.T, now *time.Time) 
 			t.Fatal(err)
 		}
 		if got.Name != u.Name || got.Hash != u.Hash || got.Email != u.Email || got.Display != u.Display || len(got.Groups) != 1 || got.Groups[0] != "admins" || !got.Created.Equal(base) {
-			t.Fatalf("User = %+v, want %+v", got, u)
+			t.Fatalf("accounts.User = %+v, want %+v", got, u)
 		}
-		if _, err := s.User(ctx, "bob"); !errors.Is(err, ErrUserNotFound) {
+		if _, err := s.User(ctx, "bob"); !errors.Is(err, accounts.ErrUserNotFound) {
 			t.Fatalf("User(bob) = %v, want ErrUserNotFound", err)
 		}
 		u.Hash, u.Groups = "$argon2id$new", []string{"ops", "dev"}
@@ -43,7 +48,7 @@ func storeConformance(t *testing.T, newStore func(t *testing.T, now *time.Time) 
 		if got, _ := s.User(ctx, "alice"); got.Hash != "$argon2id$new" || len(got.Groups) != 2 {
 			t.Fatalf("after UpdateUser: %+v", got)
 		}
-		if err := s.UpdateUser(ctx, User{Name: "bob"}); !errors.Is(err, ErrUserNotFound) {
+		if err := s.UpdateUser(ctx, accounts.User{Name: "bob"}); !errors.Is(err, accounts.ErrUserNotFound) {
 			t.Fatalf("UpdateUser(bob) = %v, want ErrUserNotFound", err)
 		}
 	})
@@ -58,12 +63,12 @@ func storeConformance(t *testing.T, newStore func(t *testing.T, now *time.Time) 
 			wg.Add(1)
 			go func(i int) {
 				defer wg.Done()
-				err := s.CreateUser(ctx, User{Name: "carol", Hash: fmt.Sprint(i)})
+				err := s.CreateUser(ctx, accounts.User{Name: "carol", Hash: fmt.Sprint(i)})
 				if err == nil {
 					mu.Lock()
 					ok++
 					mu.Unlock()
-				} else if !errors.Is(err, ErrUserExists) {
+				} else if !errors.Is(err, accounts.ErrUserExists) {
 					t.Error(err)
 				}
 			}(i)
@@ -77,7 +82,7 @@ func storeConformance(t *testing.T, newStore func(t *testing.T, now *time.Time) 
 	t.Run("sessions", func(t *testing.T) {
 		now := base
 		s := newStore(t, &now)
-		sess := Session{ID: "s1", User: "alice", Created: base, Expires: base.Add(time.Hour)}
+		sess := accounts.Session{ID: "s1", User: "alice", Created: base, Expires: base.Add(time.Hour)}
 		if err := s.CreateSession(ctx, sess, 10); err != nil {
 			t.Fatal(err)
 		}
@@ -118,7 +123,7 @@ func storeConformance(t *testing.T, newStore func(t *testing.T, now *time.Time) 
 		now := base
 		s := newStore(t, &now)
 		for _, id := range []string{"a", "b"} {
-			if err := s.CreateSession(ctx, Session{ID: id, User: "alice", Created: base, Expires: base.Add(time.Hour)}, 10); err != nil {
+			if err := s.CreateSession(ctx, accounts.Session{ID: id, User: "alice", Created: base, Expires: base.Add(time.Hour)}, 10); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -134,7 +139,7 @@ func storeConformance(t *testing.T, newStore func(t *testing.T, now *time.Time) 
 		for i := 0; i < 5; i++ {
 			now = base.Add(time.Duration(i) * time.Second)
 			id := fmt.Sprintf("s%d", i)
-			if err := s.CreateSession(ctx, Session{ID: id, User: "alice", Created: now, Expires: now.Add(time.Hour)}, 3); err != nil {
+			if err := s.CreateSession(ctx, accounts.Session{ID: id, User: "alice", Created: now, Expires: now.Add(time.Hour)}, 3); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -143,7 +148,7 @@ func storeConformance(t *testing.T, newStore func(t *testing.T, now *time.Time) 
 				t.Errorf("s%d live = %v, want %v", i, ok, want)
 			}
 		}
-		if err := s.CreateSession(ctx, Session{ID: "bob1", User: "bob", Created: now, Expires: now.Add(time.Hour)}, 3); err != nil {
+		if err := s.CreateSession(ctx, accounts.Session{ID: "bob1", User: "bob", Created: now, Expires: now.Add(time.Hour)}, 3); err != nil {
 			t.Fatal(err)
 		}
 		if ok, _ := s.SessionLive(ctx, "s4", "alice"); !ok {
@@ -155,12 +160,12 @@ func storeConformance(t *testing.T, newStore func(t *testing.T, now *time.Time) 
 		now := base
 		s := newStore(t, &now)
 		for _, n := range []string{"carol", "alice", "bob"} {
-			if err := s.CreateUser(ctx, User{Name: n, Hash: "h-" + n, Created: base}); err != nil {
+			if err := s.CreateUser(ctx, accounts.User{Name: n, Hash: "h-" + n, Created: base}); err != nil {
 				t.Fatal(err)
 			}
 		}
-		_ = s.CreateSession(ctx, Session{ID: "bob-1", User: "bob", Created: base, Expires: base.Add(time.Hour)}, 10)
-		_ = s.CreateSession(ctx, Session{ID: "alice-1", User: "alice", Created: base, Expires: base.Add(time.Hour)}, 10)
+		_ = s.CreateSession(ctx, accounts.Session{ID: "bob-1", User: "bob", Created: base, Expires: base.Add(time.Hour)}, 10)
+		_ = s.CreateSession(ctx, accounts.Session{ID: "alice-1", User: "alice", Created: base, Expires: base.Add(time.Hour)}, 10)
 		users, err := s.Users(ctx)
 		if err != nil {
 			t.Fatal(err)
@@ -175,7 +180,7 @@ func storeConformance(t *testing.T, newStore func(t *testing.T, now *time.Time) 
 		if err := s.DeleteUser(ctx, "bob"); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := s.User(ctx, "bob"); !errors.Is(err, ErrUserNotFound) {
+		if _, err := s.User(ctx, "bob"); !errors.Is(err, accounts.ErrUserNotFound) {
 			t.Fatalf("deleted user still there: %v", err)
 		}
 		if ok, _ := s.SessionLive(ctx, "bob-1", "bob"); ok {
@@ -184,10 +189,10 @@ func storeConformance(t *testing.T, newStore func(t *testing.T, now *time.Time) 
 		if ok, _ := s.SessionLive(ctx, "alice-1", "alice"); !ok {
 			t.Fatal("another user's session ended")
 		}
-		if err := s.DeleteUser(ctx, "bob"); !errors.Is(err, ErrUserNotFound) {
+		if err := s.DeleteUser(ctx, "bob"); !errors.Is(err, accounts.ErrUserNotFound) {
 			t.Fatalf("deleting twice = %v", err)
 		}
-		if err := s.CreateUser(ctx, User{Name: "bob", Hash: "again"}); err != nil {
+		if err := s.CreateUser(ctx, accounts.User{Name: "bob", Hash: "again"}); err != nil {
 			t.Fatalf("re-creating a deleted name: %v", err)
 		}
 	})
@@ -196,9 +201,9 @@ func storeConformance(t *testing.T, newStore func(t *testing.T, now *time.Time) 
 		now := base
 		s := newStore(t, &now)
 		for _, id := range []string{"a1", "a2"} {
-			_ = s.CreateSession(ctx, Session{ID: id, User: "alice", Created: base, Expires: base.Add(time.Hour)}, 10)
+			_ = s.CreateSession(ctx, accounts.Session{ID: id, User: "alice", Created: base, Expires: base.Add(time.Hour)}, 10)
 		}
-		_ = s.CreateSession(ctx, Session{ID: "b1", User: "bob", Created: base, Expires: base.Add(time.Hour)}, 10)
+		_ = s.CreateSession(ctx, accounts.Session{ID: "b1", User: "bob", Created: base, Expires: base.Add(time.Hour)}, 10)
 		if err := s.DeleteUserSessions(ctx, "alice"); err != nil {
 			t.Fatal(err)
 		}
@@ -218,26 +223,4 @@ func storeConformance(t *testing.T, newStore func(t *testing.T, now *time.Time) 
 			t.Fatal(err)
 		}
 	})
-}
-
-func TestMemoryStoreConformance(t *testing.T) {
-	storeConformance(t, func(t *testing.T, now *time.Time) Store {
-		return NewMemoryStore(func() time.Time { return *now })
-	})
-}
-
-func TestMemoryStoreSweep(t *testing.T) {
-	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	s := NewMemoryStore(func() time.Time { return now })
-	ctx := context.Background()
-	for i := 0; i < 100; i++ {
-		_ = s.CreateSession(ctx, Session{ID: fmt.Sprint(i), User: fmt.Sprint("u", i%7), Expires: now.Add(time.Duration(i) * time.Minute)}, 100)
-	}
-	now = now.Add(50 * time.Minute)
-	if n := s.Sweep(); n != 51 {
-		t.Fatalf("swept %d, want 51", n)
-	}
-	if n := s.Sessions(); n != 49 {
-		t.Fatalf("%d sessions left, want 49", n)
-	}
 }

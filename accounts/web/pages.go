@@ -1,24 +1,29 @@
-package accounts
+package web
 
 import (
 	"bytes"
 	"embed"
 	"fmt"
 	"html/template"
+	"mime"
 	"net/http"
 	"net/url"
+	"path"
 	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
 )
 
-//go:embed web/*.html web/*.css
-var webFS embed.FS
+//go:embed templates/*.html
+var templatesFS embed.FS
 
-// AssetsFS serves the page's stylesheet under /assets/. Everything the page
-// needs is embedded: it makes no request to another host.
-func AssetsFS() http.FileSystem { return http.FS(webFS) }
+// assetsFS holds the files served under /assets/: only what a page links
+// to. Everything the page needs is embedded: it makes no request to
+// another host.
+//
+//go:embed assets/*
+var assetsFS embed.FS
 
 type pages struct {
 	tmpl   *template.Template
@@ -49,7 +54,7 @@ func newPages(cfg Config) (*pages, error) {
 	t, err := template.New("").Funcs(template.FuncMap{
 		"join":  strings.Join,
 		"until": func(t time.Time) string { return humanDuration(time.Until(t)) },
-	}).ParseFS(webFS, "web/*.html")
+	}).ParseFS(templatesFS, "templates/*.html")
 	if err != nil {
 		return nil, err
 	}
@@ -58,7 +63,7 @@ func newPages(cfg Config) (*pages, error) {
 		title:  cfg.Title,
 		logo:   cfg.LogoURL,
 		csp:    contentSecurityPolicy(cfg),
-		signup: cfg.Registration,
+		signup: cfg.Service.RegistrationOpen(),
 	}, nil
 }
 
@@ -79,6 +84,18 @@ func contentSecurityPolicy(cfg Config) string {
 		"; frame-ancestors 'none'; base-uri 'none'"
 }
 
+// securityHeaders are set on every page and asset.
+func (p *pages) securityHeaders(h http.Header) {
+	h.Set("Content-Security-Policy", p.csp)
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("X-Content-Type-Options", "nosniff")
+	// same-origin, not no-referrer: the page's URL (with its rd) still
+	// never reaches another site, but the browser keeps a real Origin on
+	// the page's own form posts (no-referrer turns it into "null", which
+	// the CSRF check must refuse).
+	h.Set("Referrer-Policy", "same-origin")
+}
+
 func (p *pages) render(c echo.Context, status int, d pageData) error {
 	d.Title, d.Logo, d.Signup = p.title, p.logo, p.signup
 	if d.Tab == "" {
@@ -93,51 +110,58 @@ func (p *pages) render(c echo.Context, status int, d pageData) error {
 		return err
 	}
 	h := c.Response().Header()
-	h.Set("Content-Security-Policy", p.csp)
-	h.Set("X-Frame-Options", "DENY")
-	h.Set("X-Content-Type-Options", "nosniff")
-	// same-origin, not no-referrer: the page's URL (with its rd) still
-	// never reaches another site, but the browser keeps a real Origin on
-	// the page's own form posts (no-referrer turns it into "null", which
-	// the CSRF check must refuse).
-	h.Set("Referrer-Policy", "same-origin")
+	p.securityHeaders(h)
 	h.Set("Cache-Control", "no-store")
 	return c.HTMLBlob(status, buf.Bytes())
 }
 
 // LoginPage handles GET /login: the sign-in form, or the signed-in page
 // when the request already carries a live session.
-func (s *Service) LoginPage(c echo.Context) error {
-	if d, ok := s.signedIn(c); ok {
-		return s.pages.render(c, http.StatusOK, d)
+func (h *Handler) LoginPage(c echo.Context) error {
+	if d, ok := h.signedIn(c); ok {
+		return h.pages.render(c, http.StatusOK, d)
 	}
-	return s.pages.render(c, http.StatusOK, pageData{RD: s.safeRD(c.QueryParam("rd"))})
+	return h.pages.render(c, http.StatusOK, pageData{RD: h.safeRD(c.QueryParam("rd"))})
 }
 
 // Home handles GET /: the signed-in page, or the sign-in form.
-func (s *Service) Home(c echo.Context) error {
-	if d, ok := s.signedIn(c); ok {
-		return s.pages.render(c, http.StatusOK, d)
+func (h *Handler) Home(c echo.Context) error {
+	if d, ok := h.signedIn(c); ok {
+		return h.pages.render(c, http.StatusOK, d)
 	}
-	return c.Redirect(http.StatusSeeOther, s.loginPath())
+	return c.Redirect(http.StatusSeeOther, h.loginPath())
 }
 
-func (s *Service) signedIn(c echo.Context) (pageData, bool) {
-	ck, err := c.Request().Cookie(s.cfg.Cookie.Name)
-	if err != nil || ck.Value == "" {
-		return pageData{}, false
+// Asset handles GET /assets/*: the embedded files a page links to, by
+// exact name, with the pages' security headers; anything else (a
+// directory, a template) is 404.
+func (h *Handler) Asset(c echo.Context) error {
+	name := c.Param("*")
+	if name == "" || strings.ContainsAny(name, "/\\") {
+		return echo.ErrNotFound
 	}
-	cl, err := s.cfg.Tokens.Parse(ck.Value)
+	data, err := assetsFS.ReadFile("assets/" + name)
 	if err != nil {
-		return pageData{}, false
+		return echo.ErrNotFound
 	}
-	live, err := s.cfg.Store.SessionLive(c.Request().Context(), cl.ID, cl.Subject)
-	if err != nil || !live {
+	hdr := c.Response().Header()
+	h.pages.securityHeaders(hdr)
+	hdr.Set("Cache-Control", "public, max-age=3600")
+	ctype := mime.TypeByExtension(path.Ext(name))
+	if ctype == "" {
+		ctype = "application/octet-stream"
+	}
+	return c.Blob(http.StatusOK, ctype, data)
+}
+
+func (h *Handler) signedIn(c echo.Context) (pageData, bool) {
+	si, ok := h.cfg.Sessions.SignedIn(c.Request())
+	if !ok {
 		return pageData{}, false
 	}
 	return pageData{
-		User: cl.Subject, Email: cl.Email, Name: cl.Name, Groups: cl.Groups,
-		Expires: cl.ExpiresAt.Time, RD: s.safeRD(c.QueryParam("rd")),
+		User: si.User, Email: si.Email, Name: si.Name, Groups: si.Groups,
+		Expires: si.Expires, RD: h.safeRD(c.QueryParam("rd")),
 	}, true
 }
 

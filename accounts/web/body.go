@@ -1,4 +1,4 @@
-package accounts
+package web
 
 import (
 	"bytes"
@@ -8,7 +8,7 @@ import (
 	"mime"
 	"net/http"
 
-	"github.com/labstack/echo/v4"
+	"github.com/authgate/authgate/accounts"
 )
 
 // Content types the endpoints read. Anything else is 415: Echo's default
@@ -19,7 +19,7 @@ const (
 	ctForm = "application/x-www-form-urlencoded"
 )
 
-var errNotObject = errors.New("body must be a single JSON object")
+var errNotObject = accounts.Errorf(accounts.Invalid, "body must be a single JSON object")
 
 // mediaType returns the request's media type, lower-cased, without params.
 func mediaType(r *http.Request) string {
@@ -41,7 +41,7 @@ func mediaType(r *http.Request) string {
 func decodeObject(body io.Reader, fields map[string]*string) error {
 	data, err := io.ReadAll(body)
 	if err != nil {
-		return err
+		return bodyError(err)
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	var obj map[string]json.RawMessage
@@ -56,26 +56,27 @@ func decodeObject(body io.Reader, fields map[string]*string) error {
 		if !ok {
 			continue
 		}
-		if len(raw) == 0 || raw[0] != '"' {
-			return &fieldError{k}
-		}
-		if err := json.Unmarshal(raw, dst); err != nil {
-			return &fieldError{k}
+		if len(raw) == 0 || raw[0] != '"' || json.Unmarshal(raw, dst) != nil {
+			return accounts.Errorf(accounts.Invalid, "%s must be a string", k)
 		}
 	}
 	return nil
 }
 
-type fieldError struct{ field string }
-
-func (e *fieldError) Error() string { return e.field + " must be a string" }
-
 // readForm parses a urlencoded body. Only the body is read: credentials in
 // a query string would end up in access logs.
-func readForm(c echo.Context) (func(string) string, error) {
-	r := c.Request()
+func readForm(r *http.Request) (func(string) string, error) {
 	if err := r.ParseForm(); err != nil {
-		return nil, err
+		return nil, bodyError(err)
 	}
 	return r.PostForm.Get, nil
+}
+
+// bodyError classifies a failure to read a body.
+func bodyError(err error) error {
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return &accounts.Error{Code: accounts.TooLarge, Message: msgTooLarge, Err: err}
+	}
+	return &accounts.Error{Code: accounts.Invalid, Message: "the request body could not be read", Err: err}
 }

@@ -1,4 +1,8 @@
-package accounts
+// Package redisstore is the accounts.Store in Redis, shared by every
+// replica: accounts, sessions with their TTLs, the revocation channel that
+// keeps each replica's session cache honest, and the failed-attempt
+// counters of the regulation policy, so a lockout holds across replicas.
+package redisstore
 
 import (
 	"context"
@@ -13,11 +17,17 @@ import (
 	"sync/atomic"
 	"time"
 
+	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/authgate/authgate/accounts"
 )
 
-// RedisOptions tune a RedisStore. Zero values take the defaults.
-type RedisOptions struct {
+// DefaultGrace is Options.Grace unless configured.
+const DefaultGrace = 30 * time.Second
+
+// Options tune a Store. Zero values take the defaults.
+type Options struct {
 	// Grace is how long /verify keeps honouring sessions it already knows
 	// while Redis is unreachable (default 30s). Unknown sessions are refused
 	// at once: the gate fails closed.
@@ -30,16 +40,16 @@ type RedisOptions struct {
 	Now       func() time.Time
 }
 
-// RedisStore keeps accounts and sessions in Redis, shared by every replica.
+// Store keeps accounts and sessions in Redis, shared by every replica.
 // Sessions carry Redis TTLs equal to their expiry. /verify does not make a
 // round trip per request: each replica caches the sessions it has seen and
 // learns of logouts and evictions through pub/sub, so a logout on one
 // replica is refused by every other within milliseconds. When the
 // subscription drops, revocations may have been missed: the cache is
 // trusted for at most Grace and flushed when the subscription returns.
-type RedisStore struct {
+type Store struct {
 	rdb    redis.UniversalClient
-	opts   RedisOptions
+	opts   Options
 	log    *slog.Logger
 	now    func() time.Time
 	cancel context.CancelFunc
@@ -57,18 +67,18 @@ type RedisStore struct {
 	cache     *sessionCache
 }
 
-var _ Store = (*RedisStore)(nil)
+var _ accounts.Store = (*Store)(nil)
 
-// OpenRedis connects to the Redis that spec names (redis://, rediss://, or
+// Open connects to the Redis that spec names (redis://, rediss://, or
 // redis-sentinel://[:password@]sentinel:port/db?master_name=NAME&addr=...)
 // and starts the revocation subscription. It fails if Redis does not answer.
-func OpenRedis(ctx context.Context, spec string, o RedisOptions) (*RedisStore, error) {
+func Open(ctx context.Context, spec string, o Options) (*Store, error) {
 	rdb, err := redisClient(spec)
 	if err != nil {
 		return nil, err
 	}
 	if o.Grace <= 0 {
-		o.Grace = 30 * time.Second
+		o.Grace = DefaultGrace
 	}
 	if o.Prefix == "" {
 		o.Prefix = "authgate:"
@@ -88,7 +98,7 @@ func OpenRedis(ctx context.Context, spec string, o RedisOptions) (*RedisStore, e
 		_ = rdb.Close()
 		return nil, fmt.Errorf("redis: %w", err)
 	}
-	s := &RedisStore{
+	s := &Store{
 		rdb: rdb, opts: o, log: o.Logger, now: o.Now, done: make(chan struct{}),
 		createSession: redis.NewScript(createSessionLua),
 		deleteSession: redis.NewScript(deleteSessionLua),
@@ -134,20 +144,20 @@ func redisClient(spec string) (redis.UniversalClient, error) {
 	return redis.NewClient(o), nil
 }
 
-func (s *RedisStore) userKey(name string) string      { return s.opts.Prefix + "user:" + name }
-func (s *RedisStore) sessionKey(id string) string     { return s.opts.Prefix + "session:" + id }
-func (s *RedisStore) userSessions(name string) string { return s.opts.Prefix + "user_sessions:" + name }
-func (s *RedisStore) channel() string                 { return s.opts.Prefix + "revoked" }
+func (s *Store) userKey(name string) string      { return s.opts.Prefix + "user:" + name }
+func (s *Store) sessionKey(id string) string     { return s.opts.Prefix + "session:" + id }
+func (s *Store) userSessions(name string) string { return s.opts.Prefix + "user_sessions:" + name }
+func (s *Store) channel() string                 { return s.opts.Prefix + "revoked" }
 
 // unavailable marks network failures so handlers can answer 503.
 func unavailable(err error) error {
 	if err == nil || errors.Is(err, redis.Nil) {
 		return err
 	}
-	return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	return fmt.Errorf("%w: %w", accounts.ErrUnavailable, err)
 }
 
-func (s *RedisStore) CreateUser(ctx context.Context, u User) error {
+func (s *Store) CreateUser(ctx context.Context, u accounts.User) error {
 	v, err := json.Marshal(u)
 	if err != nil {
 		return err
@@ -159,24 +169,24 @@ func (s *RedisStore) CreateUser(ctx context.Context, u User) error {
 		return unavailable(err)
 	}
 	if !ok {
-		return ErrUserExists
+		return accounts.ErrUserExists
 	}
 	return nil
 }
 
-func (s *RedisStore) User(ctx context.Context, name string) (User, error) {
+func (s *Store) User(ctx context.Context, name string) (accounts.User, error) {
 	v, err := s.rdb.Get(ctx, s.userKey(name)).Bytes()
 	if errors.Is(err, redis.Nil) {
-		return User{}, ErrUserNotFound
+		return accounts.User{}, accounts.ErrUserNotFound
 	}
 	if err != nil {
-		return User{}, unavailable(err)
+		return accounts.User{}, unavailable(err)
 	}
-	var u User
+	var u accounts.User
 	return u, json.Unmarshal(v, &u)
 }
 
-func (s *RedisStore) UpdateUser(ctx context.Context, u User) error {
+func (s *Store) UpdateUser(ctx context.Context, u accounts.User) error {
 	v, err := json.Marshal(u)
 	if err != nil {
 		return err
@@ -186,28 +196,28 @@ func (s *RedisStore) UpdateUser(ctx context.Context, u User) error {
 		return unavailable(err)
 	}
 	if !ok {
-		return ErrUserNotFound
+		return accounts.ErrUserNotFound
 	}
 	return nil
 }
 
-func (s *RedisStore) DeleteUser(ctx context.Context, name string) error {
+func (s *Store) DeleteUser(ctx context.Context, name string) error {
 	n, err := s.rdb.Del(ctx, s.userKey(name)).Result()
 	if err != nil {
 		return unavailable(err)
 	}
 	if n == 0 {
-		return ErrUserNotFound
+		return accounts.ErrUserNotFound
 	}
 	return s.DeleteUserSessions(ctx, name)
 }
 
-func (s *RedisStore) Users(ctx context.Context) ([]User, error) {
-	var out []User
+func (s *Store) Users(ctx context.Context) ([]accounts.User, error) {
+	var out []accounts.User
 	iter := s.rdb.Scan(ctx, 0, s.userKey("*"), 500).Iterator()
 	for iter.Next(ctx) {
 		u, err := s.User(ctx, strings.TrimPrefix(iter.Val(), s.userKey("")))
-		if errors.Is(err, ErrUserNotFound) {
+		if errors.Is(err, accounts.ErrUserNotFound) {
 			continue // deleted meanwhile
 		}
 		if err != nil {
@@ -218,7 +228,7 @@ func (s *RedisStore) Users(ctx context.Context) ([]User, error) {
 	if err := iter.Err(); err != nil {
 		return nil, unavailable(err)
 	}
-	slices.SortFunc(out, func(a, b User) int { return strings.Compare(a.Name, b.Name) })
+	slices.SortFunc(out, func(a, b accounts.User) int { return strings.Compare(a.Name, b.Name) })
 	return out, nil
 }
 
@@ -255,7 +265,7 @@ if user then redis.call('ZREM', ARGV[2] .. user, ARGV[1]) end
 redis.call('PUBLISH', ARGV[3], ARGV[1])
 return 1`
 
-func (s *RedisStore) CreateSession(ctx context.Context, sess Session, maxPerUser int) error {
+func (s *Store) CreateSession(ctx context.Context, sess accounts.Session, maxPerUser int) error {
 	ttl := sess.Expires.Sub(s.now())
 	if ttl <= 0 {
 		return nil
@@ -279,7 +289,7 @@ func (s *RedisStore) CreateSession(ctx context.Context, sess Session, maxPerUser
 // SessionLive answers from the local cache when it can. A session not yet
 // seen by this replica costs one round trip, once; a known-dead one costs
 // nothing.
-func (s *RedisStore) SessionLive(ctx context.Context, id, user string) (bool, error) {
+func (s *Store) SessionLive(ctx context.Context, id, user string) (bool, error) {
 	now := s.now()
 	down := s.downSince.Load()
 	if e, ok := s.cache.get(id); ok {
@@ -320,13 +330,13 @@ func (s *RedisStore) SessionLive(ctx context.Context, id, user string) (bool, er
 	return owner == user, nil
 }
 
-func (s *RedisStore) DeleteSession(ctx context.Context, id string) error {
+func (s *Store) DeleteSession(ctx context.Context, id string) error {
 	s.cache.markDead(id)
 	err := s.deleteSession.Run(ctx, s.rdb, []string{s.sessionKey(id)}, id, s.userSessions(""), s.channel()).Err()
 	return unavailable(err)
 }
 
-func (s *RedisStore) DeleteUserSessions(ctx context.Context, user string) error {
+func (s *Store) DeleteUserSessions(ctx context.Context, user string) error {
 	ids, err := s.rdb.ZRange(ctx, s.userSessions(user), 0, -1).Result()
 	if err != nil {
 		return unavailable(err)
@@ -341,17 +351,17 @@ func (s *RedisStore) DeleteUserSessions(ctx context.Context, user string) error 
 
 // Ping reports whether Redis answers and revocations are flowing; /readyz
 // uses it.
-func (s *RedisStore) Ping(ctx context.Context) error {
+func (s *Store) Ping(ctx context.Context) error {
 	if err := s.rdb.Ping(ctx).Err(); err != nil {
 		return unavailable(err)
 	}
 	if s.downSince.Load() != 0 {
-		return fmt.Errorf("%w: revocation subscription is down", ErrUnavailable)
+		return fmt.Errorf("%w: revocation subscription is down", accounts.ErrUnavailable)
 	}
 	return nil
 }
 
-func (s *RedisStore) Close() error {
+func (s *Store) Close() error {
 	s.cancel()
 	if ps := s.ps.Load(); ps != nil {
 		_ = ps.Close()
@@ -361,11 +371,11 @@ func (s *RedisStore) Close() error {
 }
 
 // Sweep drops expired entries from the local cache.
-func (s *RedisStore) Sweep() int { return s.cache.sweep(s.now()) }
+func (s *Store) Sweep() int { return s.cache.sweep(s.now()) }
 
 // subscribe keeps the revocation subscription up. Each time it (re)starts,
 // the cache is flushed first: messages sent while it was down are lost.
-func (s *RedisStore) subscribe(ctx context.Context, ready chan struct{}) {
+func (s *Store) subscribe(ctx context.Context, ready chan struct{}) {
 	defer close(s.done)
 	backoff := 100 * time.Millisecond
 	for ctx.Err() == nil {
@@ -401,7 +411,7 @@ func (s *RedisStore) subscribe(ctx context.Context, ready chan struct{}) {
 	}
 }
 
-func (s *RedisStore) markDown(err error) {
+func (s *Store) markDown(err error) {
 	if s.downSince.CompareAndSwap(0, s.now().UnixNano()) {
 		s.log.Warn("redis: revocation subscription lost; known sessions honoured for the grace period, unknown ones refused", "grace", s.opts.Grace.String(), "err", err)
 	}
@@ -409,7 +419,7 @@ func (s *RedisStore) markDown(err error) {
 
 // listen applies revocations until the connection fails. A ping every
 // second finds a silent, dead connection.
-func (s *RedisStore) listen(ctx context.Context, ps *redis.PubSub) error {
+func (s *Store) listen(ctx context.Context, ps *redis.PubSub) error {
 	lastSeen := time.Now()
 	for {
 		// The socket read does not watch ctx; Close cancels it and waits
@@ -446,13 +456,13 @@ func (s *RedisStore) listen(ctx context.Context, ps *redis.PubSub) error {
 
 // sessionCache is the replica's view of sessions: live ones with their
 // owner and expiry, and ids known to be dead (logged out, evicted, never
-// existed). It is bounded; an evicted entry only costs a round trip later.
+// existed). The library's LRU bounds it; an evicted entry only costs a
+// round trip later. Lookups take only the LRU's read lock; writers also
+// hold mu, so a generation check and the insert it guards are one step.
 type sessionCache struct {
-	max int
-
-	mu      sync.RWMutex
+	mu      sync.Mutex
 	gen     uint64
-	entries map[string]cacheEntry
+	entries *lru.Cache[string, cacheEntry]
 }
 
 type cacheEntry struct {
@@ -461,27 +471,23 @@ type cacheEntry struct {
 	dead    bool
 }
 
-func newSessionCache(max int) *sessionCache {
-	return &sessionCache{max: max, entries: map[string]cacheEntry{}}
+func newSessionCache(size int) *sessionCache {
+	entries, _ := lru.New[string, cacheEntry](size)
+	return &sessionCache{entries: entries}
 }
 
-func (c *sessionCache) get(id string) (cacheEntry, bool) {
-	c.mu.RLock()
-	e, ok := c.entries[id]
-	c.mu.RUnlock()
-	return e, ok
-}
+func (c *sessionCache) get(id string) (cacheEntry, bool) { return c.entries.Peek(id) }
 
 func (c *sessionCache) generation() uint64 {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	return c.gen
 }
 
 func (c *sessionCache) put(id, user string, expires time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.insert(id, cacheEntry{user: user, expires: expires})
+	c.entries.Add(id, cacheEntry{user: user, expires: expires})
 }
 
 // putIf caches a lookup result unless a revocation or flush happened since
@@ -492,46 +498,33 @@ func (c *sessionCache) putIf(gen uint64, id, user string, expires time.Time) {
 	if c.gen != gen {
 		return
 	}
-	if e, ok := c.entries[id]; ok && e.dead {
+	if e, ok := c.entries.Peek(id); ok && e.dead {
 		return
 	}
-	c.insert(id, cacheEntry{user: user, expires: expires})
+	c.entries.Add(id, cacheEntry{user: user, expires: expires})
 }
 
 func (c *sessionCache) markDead(id string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.gen++
-	c.insert(id, cacheEntry{dead: true, expires: time.Now().Add(48 * time.Hour)})
-}
-
-func (c *sessionCache) insert(id string, e cacheEntry) {
-	if _, ok := c.entries[id]; !ok && len(c.entries) >= c.max {
-		n := c.max / 16
-		for k := range c.entries {
-			delete(c.entries, k)
-			if n--; n <= 0 {
-				break
-			}
-		}
-	}
-	c.entries[id] = e
+	c.entries.Add(id, cacheEntry{dead: true, expires: time.Now().Add(48 * time.Hour)})
 }
 
 func (c *sessionCache) flush() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.gen++
-	clear(c.entries)
+	c.entries.Purge()
 }
 
 func (c *sessionCache) sweep(now time.Time) int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	n := 0
-	for k, e := range c.entries {
-		if !now.Before(e.expires) {
-			delete(c.entries, k)
+	for _, k := range c.entries.Keys() {
+		if e, ok := c.entries.Peek(k); ok && !now.Before(e.expires) {
+			c.entries.Remove(k)
 			n++
 		}
 	}

@@ -1,4 +1,7 @@
-package accounts
+// Package memstore is the in-memory accounts.Store: the zero-configuration
+// default, and the session index the bolt store keeps beside its file.
+// Everything is lost on restart, which also ends every session.
+package memstore
 
 import (
 	"context"
@@ -6,15 +9,16 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/authgate/authgate/accounts"
 )
 
-// MemoryStore keeps everything in process memory: the zero-configuration
-// default. Everything is lost on restart, which also ends every session.
-type MemoryStore struct {
+// Store keeps everything in process memory.
+type Store struct {
 	now func() time.Time
 
 	mu       sync.RWMutex
-	users    map[string]User
+	users    map[string]accounts.User
 	sessions map[string]memSession
 	byUser   map[string][]string // user -> session ids, oldest first
 }
@@ -26,78 +30,78 @@ type memSession struct {
 	expires int64 // unix nanoseconds
 }
 
-var _ Store = (*MemoryStore)(nil)
+var _ accounts.Store = (*Store)(nil)
 
-// NewMemoryStore returns an empty store. now may be nil for time.Now.
-func NewMemoryStore(now func() time.Time) *MemoryStore {
+// New returns an empty store. now may be nil for time.Now.
+func New(now func() time.Time) *Store {
 	if now == nil {
 		now = time.Now
 	}
-	return &MemoryStore{
+	return &Store{
 		now:      now,
-		users:    map[string]User{},
+		users:    map[string]accounts.User{},
 		sessions: map[string]memSession{},
 		byUser:   map[string][]string{},
 	}
 }
 
-func (m *MemoryStore) CreateUser(_ context.Context, u User) error {
+func (m *Store) CreateUser(_ context.Context, u accounts.User) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if _, ok := m.users[u.Name]; ok {
-		return ErrUserExists
+		return accounts.ErrUserExists
 	}
 	u.Groups = slices.Clone(u.Groups)
 	m.users[u.Name] = u
 	return nil
 }
 
-func (m *MemoryStore) User(_ context.Context, name string) (User, error) {
+func (m *Store) User(_ context.Context, name string) (accounts.User, error) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	u, ok := m.users[name]
 	if !ok {
-		return User{}, ErrUserNotFound
+		return accounts.User{}, accounts.ErrUserNotFound
 	}
 	u.Groups = slices.Clone(u.Groups)
 	return u, nil
 }
 
-func (m *MemoryStore) UpdateUser(_ context.Context, u User) error {
+func (m *Store) UpdateUser(_ context.Context, u accounts.User) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if _, ok := m.users[u.Name]; !ok {
-		return ErrUserNotFound
+		return accounts.ErrUserNotFound
 	}
 	u.Groups = slices.Clone(u.Groups)
 	m.users[u.Name] = u
 	return nil
 }
 
-func (m *MemoryStore) DeleteUser(ctx context.Context, name string) error {
+func (m *Store) DeleteUser(ctx context.Context, name string) error {
 	m.mu.Lock()
 	if _, ok := m.users[name]; !ok {
 		m.mu.Unlock()
-		return ErrUserNotFound
+		return accounts.ErrUserNotFound
 	}
 	delete(m.users, name)
 	m.mu.Unlock()
 	return m.DeleteUserSessions(ctx, name)
 }
 
-func (m *MemoryStore) Users(context.Context) ([]User, error) {
+func (m *Store) Users(context.Context) ([]accounts.User, error) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	out := make([]User, 0, len(m.users))
+	out := make([]accounts.User, 0, len(m.users))
 	for _, u := range m.users {
 		u.Groups = slices.Clone(u.Groups)
 		out = append(out, u)
 	}
-	slices.SortFunc(out, func(a, b User) int { return strings.Compare(a.Name, b.Name) })
+	slices.SortFunc(out, func(a, b accounts.User) int { return strings.Compare(a.Name, b.Name) })
 	return out, nil
 }
 
-func (m *MemoryStore) DeleteUserSessions(_ context.Context, user string) error {
+func (m *Store) DeleteUserSessions(_ context.Context, user string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for _, id := range m.byUser[user] {
@@ -107,14 +111,14 @@ func (m *MemoryStore) DeleteUserSessions(_ context.Context, user string) error {
 	return nil
 }
 
-func (m *MemoryStore) CreateSession(_ context.Context, s Session, maxPerUser int) error {
-	m.addSession(s, maxPerUser)
+func (m *Store) CreateSession(_ context.Context, s accounts.Session, maxPerUser int) error {
+	m.AddSession(s, maxPerUser)
 	return nil
 }
 
-// addSession stores s and returns the ids of the sessions it evicted to
+// AddSession stores s and returns the ids of the sessions it evicted to
 // keep the user within maxPerUser, so a persistent store can drop them too.
-func (m *MemoryStore) addSession(s Session, maxPerUser int) (evicted []string) {
+func (m *Store) AddSession(s accounts.Session, maxPerUser int) (evicted []string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.sessions[s.ID] = memSession{user: s.User, expires: s.Expires.UnixNano()}
@@ -136,21 +140,21 @@ func (m *MemoryStore) addSession(s Session, maxPerUser int) (evicted []string) {
 	return evicted
 }
 
-// userSessions returns the ids of a user's sessions.
-func (m *MemoryStore) userSessions(user string) []string {
+// UserSessions returns the ids of a user's sessions.
+func (m *Store) UserSessions(user string) []string {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	return slices.Clone(m.byUser[user])
 }
 
-func (m *MemoryStore) SessionLive(_ context.Context, id, user string) (bool, error) {
+func (m *Store) SessionLive(_ context.Context, id, user string) (bool, error) {
 	m.mu.RLock()
 	s, ok := m.sessions[id]
 	m.mu.RUnlock()
 	return ok && s.user == user && m.now().UnixNano() < s.expires, nil
 }
 
-func (m *MemoryStore) DeleteSession(_ context.Context, id string) error {
+func (m *Store) DeleteSession(_ context.Context, id string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	delete(m.sessions, id)
@@ -159,9 +163,10 @@ func (m *MemoryStore) DeleteSession(_ context.Context, id string) error {
 
 // Sweep removes expired sessions and returns how many it removed. cmd runs
 // it periodically so memory follows the number of live sessions.
-func (m *MemoryStore) Sweep() int { return len(m.sweep()) }
+func (m *Store) Sweep() int { return len(m.SweepIDs()) }
 
-func (m *MemoryStore) sweep() (removed []string) {
+// SweepIDs removes expired sessions and returns their ids.
+func (m *Store) SweepIDs() (removed []string) {
 	now := m.now().UnixNano()
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -188,11 +193,11 @@ func (m *MemoryStore) sweep() (removed []string) {
 }
 
 // Sessions returns the number of stored sessions.
-func (m *MemoryStore) Sessions() int {
+func (m *Store) Sessions() int {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	return len(m.sessions)
 }
 
-func (m *MemoryStore) Ping(context.Context) error { return nil }
-func (m *MemoryStore) Close() error               { return nil }
+func (m *Store) Ping(context.Context) error { return nil }
+func (m *Store) Close() error               { return nil }

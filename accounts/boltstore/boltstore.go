@@ -1,4 +1,7 @@
-package accounts
+// Package boltstore is the accounts.Store in one bbolt file, for a single
+// replica whose accounts and sessions survive restarts. Live sessions are
+// mirrored in a memstore at open, so /verify never touches the disk.
+package boltstore
 
 import (
 	"context"
@@ -7,22 +10,25 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/authgate/authgate/accounts"
+	"github.com/authgate/authgate/accounts/memstore"
 )
 
-// BoltStore keeps accounts and sessions in one bbolt file, so they survive
-// restarts on a single machine. Every write is committed (fsync) before it
-// returns: an account whose registration was answered 201 survives a
-// SIGKILL right after. Live sessions are mirrored in memory at open, so
-// /verify never touches the disk.
-type BoltStore struct {
+// Store keeps accounts and sessions in one bbolt file. Every write is
+// committed (fsync) before it returns: an account whose registration was
+// answered 201 survives a SIGKILL right after.
+type Store struct {
 	db  *bolt.DB
-	mem *MemoryStore // session index; the file is the truth
+	mem *memstore.Store // session index; the file is the truth
+	now func() time.Time
 }
 
-var _ Store = (*BoltStore)(nil)
+var _ accounts.Store = (*Store)(nil)
 
 var (
 	bucketUsers    = []byte("users")
@@ -33,9 +39,9 @@ var (
 // exclusive flock; waiting for it forever would look like a hang.
 var ErrStoreLocked = errors.New("the store file is in use by another authgate process (bbolt holds an exclusive lock)")
 
-// OpenBolt opens (creating if needed) the store file at path. It gives up
+// Open opens (creating if needed) the store file at path. It gives up
 // after lockTimeout if another process holds the file.
-func OpenBolt(path string, lockTimeout time.Duration, now func() time.Time) (*BoltStore, error) {
+func Open(path string, lockTimeout time.Duration, now func() time.Time) (*Store, error) {
 	if now == nil {
 		now = time.Now
 	}
@@ -51,7 +57,7 @@ func OpenBolt(path string, lockTimeout time.Duration, now func() time.Time) (*Bo
 		}
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	s := &BoltStore{db: db, mem: NewMemoryStore(now)}
+	s := &Store{db: db, mem: memstore.New(now), now: now}
 	if err := s.load(); err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("%s: %w", path, err)
@@ -61,8 +67,8 @@ func OpenBolt(path string, lockTimeout time.Duration, now func() time.Time) (*Bo
 
 // load creates the buckets and mirrors the live sessions, dropping the
 // expired ones from the file.
-func (s *BoltStore) load() error {
-	now := s.mem.now()
+func (s *Store) load() error {
+	now := s.now()
 	return s.db.Update(func(tx *bolt.Tx) error {
 		if _, err := tx.CreateBucketIfNotExists(bucketUsers); err != nil {
 			return err
@@ -71,10 +77,10 @@ func (s *BoltStore) load() error {
 		if err != nil {
 			return err
 		}
-		var sessions []Session
+		var sessions []accounts.Session
 		var expired [][]byte
 		err = b.ForEach(func(k, v []byte) error {
-			var sess Session
+			var sess accounts.Session
 			if err := json.Unmarshal(v, &sess); err != nil || !now.Before(sess.Expires) {
 				expired = append(expired, append([]byte(nil), k...))
 				return nil
@@ -91,15 +97,15 @@ func (s *BoltStore) load() error {
 			}
 		}
 		// Oldest first, so the per-user order (and eviction) is kept.
-		sortSessions(sessions)
+		slices.SortFunc(sessions, func(a, b accounts.Session) int { return a.Created.Compare(b.Created) })
 		for _, sess := range sessions {
-			s.mem.addSession(sess, 0)
+			s.mem.AddSession(sess, 0)
 		}
 		return nil
 	})
 }
 
-func (s *BoltStore) CreateUser(_ context.Context, u User) error {
+func (s *Store) CreateUser(_ context.Context, u accounts.User) error {
 	v, err := json.Marshal(u)
 	if err != nil {
 		return err
@@ -107,25 +113,25 @@ func (s *BoltStore) CreateUser(_ context.Context, u User) error {
 	return s.db.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketUsers)
 		if b.Get([]byte(u.Name)) != nil {
-			return ErrUserExists
+			return accounts.ErrUserExists
 		}
 		return b.Put([]byte(u.Name), v)
 	})
 }
 
-func (s *BoltStore) User(_ context.Context, name string) (User, error) {
-	var u User
+func (s *Store) User(_ context.Context, name string) (accounts.User, error) {
+	var u accounts.User
 	err := s.db.View(func(tx *bolt.Tx) error {
 		v := tx.Bucket(bucketUsers).Get([]byte(name))
 		if v == nil {
-			return ErrUserNotFound
+			return accounts.ErrUserNotFound
 		}
 		return json.Unmarshal(v, &u)
 	})
 	return u, err
 }
 
-func (s *BoltStore) UpdateUser(_ context.Context, u User) error {
+func (s *Store) UpdateUser(_ context.Context, u accounts.User) error {
 	v, err := json.Marshal(u)
 	if err != nil {
 		return err
@@ -133,17 +139,17 @@ func (s *BoltStore) UpdateUser(_ context.Context, u User) error {
 	return s.db.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketUsers)
 		if b.Get([]byte(u.Name)) == nil {
-			return ErrUserNotFound
+			return accounts.ErrUserNotFound
 		}
 		return b.Put([]byte(u.Name), v)
 	})
 }
 
-func (s *BoltStore) DeleteUser(ctx context.Context, name string) error {
+func (s *Store) DeleteUser(ctx context.Context, name string) error {
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketUsers)
 		if b.Get([]byte(name)) == nil {
-			return ErrUserNotFound
+			return accounts.ErrUserNotFound
 		}
 		return b.Delete([]byte(name))
 	})
@@ -153,11 +159,11 @@ func (s *BoltStore) DeleteUser(ctx context.Context, name string) error {
 	return s.DeleteUserSessions(ctx, name)
 }
 
-func (s *BoltStore) Users(context.Context) ([]User, error) {
-	var out []User
+func (s *Store) Users(context.Context) ([]accounts.User, error) {
+	var out []accounts.User
 	err := s.db.View(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketUsers).ForEach(func(_, v []byte) error {
-			var u User
+			var u accounts.User
 			if err := json.Unmarshal(v, &u); err != nil {
 				return err
 			}
@@ -168,12 +174,12 @@ func (s *BoltStore) Users(context.Context) ([]User, error) {
 	return out, err // bbolt iterates keys in order: already sorted
 }
 
-func (s *BoltStore) CreateSession(_ context.Context, sess Session, maxPerUser int) error {
+func (s *Store) CreateSession(_ context.Context, sess accounts.Session, maxPerUser int) error {
 	v, err := json.Marshal(sess)
 	if err != nil {
 		return err
 	}
-	evicted := s.mem.addSession(sess, maxPerUser)
+	evicted := s.mem.AddSession(sess, maxPerUser)
 	err = s.db.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketSessions)
 		for _, id := range evicted {
@@ -191,19 +197,19 @@ func (s *BoltStore) CreateSession(_ context.Context, sess Session, maxPerUser in
 	return err
 }
 
-func (s *BoltStore) SessionLive(ctx context.Context, id, user string) (bool, error) {
+func (s *Store) SessionLive(ctx context.Context, id, user string) (bool, error) {
 	return s.mem.SessionLive(ctx, id, user)
 }
 
-func (s *BoltStore) DeleteSession(ctx context.Context, id string) error {
+func (s *Store) DeleteSession(ctx context.Context, id string) error {
 	// Memory first: the session stops working at once even if the disk
 	// write fails.
 	_ = s.mem.DeleteSession(ctx, id)
 	return s.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketSessions).Delete([]byte(id)) })
 }
 
-func (s *BoltStore) DeleteUserSessions(ctx context.Context, user string) error {
-	ids := s.mem.userSessions(user)
+func (s *Store) DeleteUserSessions(ctx context.Context, user string) error {
+	ids := s.mem.UserSessions(user)
 	_ = s.mem.DeleteUserSessions(ctx, user)
 	return s.db.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketSessions)
@@ -217,8 +223,8 @@ func (s *BoltStore) DeleteUserSessions(ctx context.Context, user string) error {
 }
 
 // Sweep removes expired sessions from memory and from the file.
-func (s *BoltStore) Sweep() int {
-	removed := s.mem.sweep()
+func (s *Store) Sweep() int {
+	removed := s.mem.SweepIDs()
 	if len(removed) == 0 {
 		return 0
 	}
@@ -232,5 +238,5 @@ func (s *BoltStore) Sweep() int {
 	return len(removed)
 }
 
-func (s *BoltStore) Ping(context.Context) error { return nil }
-func (s *BoltStore) Close() error               { return s.db.Close() }
+func (s *Store) Ping(context.Context) error { return nil }
+func (s *Store) Close() error               { return s.db.Close() }

@@ -1,0 +1,93 @@
+package accounts
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Code classifies an error for whoever answers the client. The HTTP layer
+// (accounts/web) holds the one table from code to status; nothing else
+// picks a status.
+type Code uint8
+
+const (
+	// Internal is a fault of the gate itself: a bug, a corrupt record, a
+	// hash it cannot check. It is the code of every error without one, so
+	// an unexpected failure never passes for an outage or for bad input.
+	Internal Code = iota
+	// Invalid: the input breaks a rule; the message says which.
+	Invalid
+	// Unauthorized: wrong or missing credentials.
+	Unauthorized
+	// Forbidden: the caller may not do this (closed registration, a
+	// cross-site form, a users-file account).
+	Forbidden
+	// NotFound: no such account.
+	NotFound
+	// Conflict: the name is taken.
+	Conflict
+	// Locked: too many failed attempts; RetryAfter says how long.
+	Locked
+	// TooLarge: the request body passed the configured limit.
+	TooLarge
+	// Unsupported: a content type the endpoint does not read.
+	Unsupported
+	// Unavailable: a store could not be reached; trying again may work.
+	Unavailable
+)
+
+// Error is the one error type of the account domain. Message is safe to
+// show to the client; Err, when set, is the detail for the log.
+type Error struct {
+	Code       Code
+	Message    string
+	RetryAfter time.Duration // Locked only
+	Err        error
+}
+
+func (e *Error) Error() string {
+	if e.Err != nil {
+		return e.Message + ": " + e.Err.Error()
+	}
+	return e.Message
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// Errorf returns an error with a code and a client-safe message.
+func Errorf(code Code, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// ErrorCode is err's code: the code of the first *Error in its chain, or
+// Internal when there is none.
+func ErrorCode(err error) Code {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	return Internal
+}
+
+// Errors the stores and the Service return. Compare with errors.Is.
+var (
+	ErrUserExists   = Errorf(Conflict, "username is taken")
+	ErrUserNotFound = Errorf(NotFound, "user not found")
+	// ErrUnavailable wraps failures to reach a networked store:
+	// fmt.Errorf("%w: %w", ErrUnavailable, err).
+	ErrUnavailable = Errorf(Unavailable, "accounts are unavailable; try again")
+	// ErrBadCredentials is the one answer for a wrong password and an
+	// unknown user alike, so the response never tells which.
+	ErrBadCredentials = Errorf(Unauthorized, "invalid username or password")
+	// ErrStaticUser refuses changes to a name defined in the users file,
+	// which is edited as a file.
+	ErrStaticUser = Errorf(Forbidden, "defined in AUTHGATE_USERS_FILE; edit that file instead")
+	// ErrRegistrationClosed refuses sign-ups when registration is closed.
+	ErrRegistrationClosed = Errorf(Forbidden, "registration is closed")
+)
+
+// invalid turns a rule's explanation into an Invalid error.
+func invalid(err error) error {
+	return &Error{Code: Invalid, Message: err.Error(), Err: err}
+}

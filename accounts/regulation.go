@@ -1,0 +1,195 @@
+package accounts
+
+import (
+	"context"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/golang-lru/v2/simplelru"
+)
+
+// Regulation is the brute-force policy: past MaxFailures failed sign-ins
+// for one name, or MaxFailuresPerIP from one client address, within
+// Window, that name or address is refused for BanTime, even with the right
+// password. The defaults follow common practice for login throttling
+// (OWASP Authentication Cheat Sheet): a handful of failures, then a lock
+// measured in minutes.
+type Regulation struct {
+	MaxFailures      int           // per username; 0 turns regulation off
+	MaxFailuresPerIP int           // per client address; 0: addresses are not limited
+	Window           time.Duration // failures older than this are forgotten
+	BanTime          time.Duration // how long a lock lasts
+}
+
+// DefaultRegulation: 5 failures per name or 20 per address within 10
+// minutes lock that name or address for 15 minutes.
+var DefaultRegulation = Regulation{MaxFailures: 5, MaxFailuresPerIP: 20, Window: 10 * time.Minute, BanTime: 15 * time.Minute}
+
+// On reports whether sign-ins are regulated at all.
+func (r Regulation) On() bool { return r.MaxFailures > 0 }
+
+// keys is what one attempt is counted against: the canonical name (when
+// the name was valid at all) and the client address.
+func (r Regulation) keys(name, ip string) []AttemptKey {
+	keys := make([]AttemptKey, 0, 2)
+	if name != "" {
+		keys = append(keys, AttemptKey{Key: "u:" + name, Limit: r.MaxFailures, Reset: true})
+	}
+	if ip != "" {
+		// A right password clears the name's failures but not the
+		// address's: one valid account must not launder an attacker's
+		// guesses at others.
+		keys = append(keys, AttemptKey{Key: "i:" + ip, Limit: r.MaxFailuresPerIP})
+	}
+	return keys
+}
+
+// AttemptKey is one counter an attempt is charged to.
+type AttemptKey struct {
+	Key   string
+	Limit int  // 0: counted, never locked
+	Reset bool // a successful attempt forgets this key's failures
+}
+
+// Attempts keeps the counters of the regulation policy. An attempt is
+// reserved before its password is checked and settled after, so guesses
+// sent at once are counted while they are in flight: however they arrive,
+// at most Limit guesses per key are checked per window. Implementations
+// shared by several gates (Redis) count for all of them together.
+type Attempts interface {
+	// Reserve charges one attempt in flight to every key, or none: when a
+	// key is locked, wait is how long it stays locked; when a key's
+	// failures plus the attempts in flight already reach its limit, wait
+	// is BusyWait. A store that cannot answer wraps ErrUnavailable.
+	Reserve(ctx context.Context, keys []AttemptKey, r Regulation, now time.Time) (wait time.Duration, err error)
+	// Settle ends a reserved attempt. A failure is counted, and locks each
+	// key it brings to its limit; a success forgets the failures of the
+	// keys marked Reset.
+	Settle(ctx context.Context, keys []AttemptKey, r Regulation, now time.Time, failed bool) error
+}
+
+// BusyWait is the wait answered while a key's remaining guesses are all in
+// flight: they will settle within a hash's time.
+const BusyWait = time.Second
+
+// DefaultAttemptEntries bounds the keys a LocalAttempts tracks.
+const DefaultAttemptEntries = 100_000
+
+// LocalAttempts counts in this process: the counter of the memory and bolt
+// stores, and the fallback of Basic credentials on /verify while a shared
+// counter cannot be reached. It is safe for concurrent use.
+type LocalAttempts struct {
+	mu     sync.Mutex
+	counts *simplelru.LRU[string, *attemptCount]
+	// locks are kept apart so that a flood of new names, which fills
+	// counts, cannot push a lock out: an attacker would need as many
+	// locks as the table holds.
+	locks *simplelru.LRU[string, time.Time]
+}
+
+type attemptCount struct {
+	failures, inFlight int
+	windowStart        time.Time
+}
+
+var _ Attempts = (*LocalAttempts)(nil)
+
+// NewLocalAttempts tracks up to entries keys (<= 0: DefaultAttemptEntries);
+// past that the least recently used are forgotten.
+func NewLocalAttempts(entries int) *LocalAttempts {
+	if entries <= 0 {
+		entries = DefaultAttemptEntries
+	}
+	counts, _ := simplelru.NewLRU[string, *attemptCount](entries, nil)
+	locks, _ := simplelru.NewLRU[string, time.Time](entries, nil)
+	return &LocalAttempts{counts: counts, locks: locks}
+}
+
+func (l *LocalAttempts) Reserve(_ context.Context, keys []AttemptKey, r Regulation, now time.Time) (time.Duration, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var wait time.Duration
+	for _, k := range keys {
+		if until, ok := l.locks.Get(k.Key); ok {
+			if now.Before(until) {
+				wait = max(wait, until.Sub(now))
+			} else {
+				l.locks.Remove(k.Key)
+			}
+		}
+	}
+	if wait > 0 {
+		return wait, nil
+	}
+	for _, k := range keys {
+		if c := l.count(k.Key, r, now, false); c != nil && k.Limit > 0 && c.failures+c.inFlight >= k.Limit {
+			return BusyWait, nil
+		}
+	}
+	for _, k := range keys {
+		l.count(k.Key, r, now, true).inFlight++
+	}
+	return 0, nil
+}
+
+func (l *LocalAttempts) Settle(_ context.Context, keys []AttemptKey, r Regulation, now time.Time, failed bool) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, k := range keys {
+		c := l.count(k.Key, r, now, true)
+		c.inFlight = max(0, c.inFlight-1)
+		switch {
+		case failed:
+			c.failures++
+			if k.Limit > 0 && c.failures >= k.Limit {
+				l.locks.Add(k.Key, now.Add(r.BanTime))
+				c.failures, c.windowStart = 0, now
+			}
+		case k.Reset:
+			c.failures = 0
+		}
+		if c.failures == 0 && c.inFlight == 0 {
+			l.counts.Remove(k.Key)
+		}
+	}
+	return nil
+}
+
+// count returns key's counter with failures older than the window
+// forgotten; create adds a missing one.
+func (l *LocalAttempts) count(key string, r Regulation, now time.Time, create bool) *attemptCount {
+	c, ok := l.counts.Get(key)
+	if !ok {
+		if !create {
+			return nil
+		}
+		c = &attemptCount{windowStart: now}
+		l.counts.Add(key, c)
+	}
+	if now.Sub(c.windowStart) > r.Window {
+		c.failures, c.windowStart = 0, now
+	}
+	return c
+}
+
+// Len is the number of tracked keys (counters and locks).
+func (l *LocalAttempts) Len() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.counts.Len() + l.locks.Len()
+}
+
+// lockedError is the answer to an attempt refused by a lock.
+func lockedError(wait time.Duration) *Error {
+	return &Error{Code: Locked, Message: "too many failed attempts; try again in " + minutes(wait), RetryAfter: wait}
+}
+
+// minutes renders a wait for people: "1 minute", "15 minutes".
+func minutes(d time.Duration) string {
+	m := int((d + time.Minute - 1) / time.Minute)
+	if m <= 1 {
+		return "1 minute"
+	}
+	return strconv.Itoa(m) + " minutes"
+}

@@ -1,0 +1,47 @@
+package web
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/authgate/authgate/verify"
+)
+
+// sameSite decides whether a form post comes from a page we trust. Browsers
+// send Origin on every POST and Sec-Fetch-Site on all modern versions; a
+// post from another site (login CSRF, logout CSRF) is refused. A request
+// with neither header is not from a browser form and is let through.
+func (h *Handler) sameSite(r *http.Request) bool {
+	switch r.Header.Get("Sec-Fetch-Site") {
+	case "cross-site":
+		return false
+	case "same-origin":
+		// Only a browser sets it (scripts cannot), and only for a page of
+		// this very origin. It is the answer even when Origin is "null",
+		// which a browser sends for some same-origin posts (a
+		// no-referrer policy, a redirect chain).
+		return true
+	}
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return true
+	}
+	if origin == "null" {
+		return false
+	}
+	u, err := url.Parse(origin)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return false
+	}
+	if strings.EqualFold(u.Host, r.Host) {
+		return true
+	}
+	if h.cfg.LoginURL != "" {
+		if l, err := url.Parse(h.cfg.LoginURL); err == nil && strings.EqualFold(l.Host, u.Host) {
+			return true
+		}
+	}
+	_, ok := verify.SafeRedirect(origin+"/", h.cfg.Domains)
+	return ok
+}

@@ -1,0 +1,331 @@
+// Package web is the HTTP face of the account domain: the handlers of
+// /register, /login, /logout, the login and signed-in pages with their
+// templates and assets, the same-origin check of every state-changing
+// request a cookie authenticates, and the one table that turns an
+// accounts error code into a status (ErrorHandler). Whether a request is
+// signed in is asked of verify, which owns the token.
+package web
+
+import (
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/authgate/authgate/accounts"
+	"github.com/authgate/authgate/verify"
+)
+
+// Cookie describes the session cookie.
+type Cookie struct {
+	Name   string // empty: verify.DefaultCookieName
+	Domain string // empty: host-only
+	Secure bool
+}
+
+// SignedInChecker says whether a request carries a live session:
+// verify.Verifier.SignedIn.
+type SignedInChecker interface {
+	SignedIn(r *http.Request) (verify.SignedIn, bool)
+}
+
+// DefaultTitle names the gate on its pages unless configured.
+const DefaultTitle = "authgate"
+
+// Config is what the handlers need. Service and Sessions are required.
+type Config struct {
+	Service  *accounts.Service
+	Sessions SignedInChecker
+	Cookie   Cookie
+	// LoginURL is the public URL of the login page; Domains the hosts rd
+	// may point at.
+	LoginURL string
+	Domains  verify.Domains
+	Title    string // empty: DefaultTitle
+	LogoURL  string
+	Logger   *slog.Logger
+}
+
+// Handler serves the account endpoints and pages.
+type Handler struct {
+	cfg   Config
+	svc   *accounts.Service
+	log   *slog.Logger
+	pages *pages
+}
+
+// New builds a Handler, filling defaults for zero values.
+func New(cfg Config) (*Handler, error) {
+	if cfg.Service == nil || cfg.Sessions == nil {
+		return nil, errors.New("web: Service and Sessions are required")
+	}
+	if cfg.Cookie.Name == "" {
+		cfg.Cookie.Name = verify.DefaultCookieName
+	}
+	if cfg.Title == "" {
+		cfg.Title = DefaultTitle
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	p, err := newPages(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &Handler{cfg: cfg, svc: cfg.Service, log: cfg.Logger, pages: p}, nil
+}
+
+// tokenResponse is the JSON answer to a successful API login.
+type tokenResponse struct {
+	AccessToken string `json:"access_token"`
+	TokenType   string `json:"token_type"`
+	ExpiresIn   int64  `json:"expires_in"`
+}
+
+// Register handles POST /register: a JSON object
+// {username, password, email?, name?} (other fields are ignored), or the
+// sign-up form of the login page, which also signs the new user in and
+// follows rd.
+func (h *Handler) Register(c echo.Context) error {
+	r := c.Request()
+	mt := mediaType(r)
+	if mt == ctForm {
+		return h.registerForm(c)
+	}
+	if !h.svc.RegistrationOpen() {
+		return accounts.ErrRegistrationClosed
+	}
+	if mt != ctJSON {
+		return accounts.Errorf(accounts.Unsupported, "send application/json")
+	}
+	var in accounts.Registration
+	if err := decodeObject(r.Body, map[string]*string{
+		"username": &in.Username, "password": &in.Password, "email": &in.Email, "name": &in.Name,
+	}); err != nil {
+		return err
+	}
+	u, err := h.svc.Register(r.Context(), in)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusCreated, map[string]string{"username": u.Name})
+}
+
+// registerForm serves the sign-up form: errors re-render the page; success
+// starts a session and follows rd like a form login.
+func (h *Handler) registerForm(c echo.Context) error {
+	r := c.Request()
+	get, err := readForm(r)
+	if err != nil {
+		return err
+	}
+	page := pageData{Tab: "signup", Username: get("username"), Email: get("email"), RD: h.safeRD(get("rd"))}
+	if !h.svc.RegistrationOpen() {
+		return h.pageError(c, page, accounts.Errorf(accounts.Forbidden, "Registration is closed."), nil)
+	}
+	if !h.sameSite(r) {
+		return h.pageError(c, page, errCrossSite("sign-up"), nil)
+	}
+	u, err := h.svc.Register(r.Context(), accounts.Registration{Username: get("username"), Password: get("password"), Email: get("email")})
+	if err != nil {
+		return h.pageError(c, page, err, sentence)
+	}
+	return h.finishFormLogin(c, u, get("rd"))
+}
+
+// errCrossSite refuses a form posted from another site.
+func errCrossSite(form string) error {
+	return accounts.Errorf(accounts.Forbidden, "This %s form was sent from another site and was refused.", form)
+}
+
+// pageError shows err on the page with the status the table gives it,
+// its message passed through format when one is given; a server fault is
+// answered like any other (JSON, detail in the log).
+func (h *Handler) pageError(c echo.Context, page pageData, err error, format func(string) string) error {
+	status, msg := Status(err)
+	if status >= 500 {
+		return err
+	}
+	retryAfter(c, err)
+	if format != nil {
+		msg = format(msg)
+	}
+	page.Error = msg
+	return h.pages.render(c, status, page)
+}
+
+// sentence capitalises a message and ends it with a full stop.
+func sentence(s string) string {
+	if s == "" {
+		return s
+	}
+	s = strings.ToUpper(s[:1]) + s[1:]
+	if !strings.HasSuffix(s, ".") {
+		s += "."
+	}
+	return s
+}
+
+// loginInput is what a login request carries, whatever its form.
+type loginInput struct {
+	username, password, rd string
+	form                   bool // an HTML form post: answer with pages and redirects
+}
+
+// Login handles POST /login: JSON {username, password}, a form (username,
+// password, rd) or an Authorization: Basic header.
+func (h *Handler) Login(c echo.Context) error {
+	in, err := readLogin(c.Request())
+	if err != nil {
+		return err
+	}
+	r := c.Request()
+	page := pageData{Username: in.username, RD: h.safeRD(in.rd)}
+	if in.form && !h.sameSite(r) {
+		// A cross-site form post could sign a victim into the attacker's
+		// account (login CSRF); it gets no cookie.
+		return h.pageError(c, pageData{}, errCrossSite("sign-in"), nil)
+	}
+	u, err := h.svc.SignIn(r.Context(), c.RealIP(), in.username, in.password)
+	if err != nil {
+		h.log.Debug("login refused", "err", err)
+		if in.form {
+			return h.pageError(c, page, err, nil)
+		}
+		return err
+	}
+	token, expires, err := h.svc.StartSession(r.Context(), u)
+	if err != nil {
+		return err
+	}
+	c.SetCookie(h.sessionCookie(token, expires))
+	c.Response().Header().Set("Cache-Control", "no-store")
+	if in.form {
+		return h.redirectAfterLogin(c, in.rd)
+	}
+	return c.JSON(http.StatusOK, tokenResponse{
+		AccessToken: token,
+		TokenType:   "Bearer",
+		ExpiresIn:   int64(h.svc.SessionTTL() / time.Second),
+	})
+}
+
+// finishFormLogin starts a session for a user who just signed up.
+func (h *Handler) finishFormLogin(c echo.Context, u accounts.User, rd string) error {
+	token, expires, err := h.svc.StartSession(c.Request().Context(), u)
+	if err != nil {
+		return err
+	}
+	c.SetCookie(h.sessionCookie(token, expires))
+	return h.redirectAfterLogin(c, rd)
+}
+
+// redirectAfterLogin follows an allowed rd, else goes to the signed-in page.
+func (h *Handler) redirectAfterLogin(c echo.Context, rd string) error {
+	c.Response().Header().Set("Cache-Control", "no-store")
+	target := h.safeRD(rd)
+	if target == "" {
+		target = h.homeURL()
+	}
+	return c.Redirect(http.StatusSeeOther, target)
+}
+
+func readLogin(r *http.Request) (loginInput, error) {
+	if user, pass, ok := r.BasicAuth(); ok {
+		return loginInput{username: user, password: pass}, nil
+	}
+	switch mediaType(r) {
+	case ctJSON:
+		var in loginInput
+		err := decodeObject(r.Body, map[string]*string{"username": &in.username, "password": &in.password})
+		return in, err
+	case ctForm:
+		get, err := readForm(r)
+		if err != nil {
+			return loginInput{}, err
+		}
+		return loginInput{username: get("username"), password: get("password"), rd: get("rd"), form: true}, nil
+	}
+	return loginInput{}, accounts.Errorf(accounts.Unsupported, "send application/json, a form, or Basic credentials")
+}
+
+// Logout handles POST /logout: the session named by the bearer token or the
+// cookie ends, the cookie is cleared. Other sessions of the user stay.
+func (h *Handler) Logout(c echo.Context) error {
+	r := c.Request()
+	form := mediaType(r) == ctForm
+	if form && !h.sameSite(r) {
+		return h.pageError(c, pageData{}, errCrossSite("sign-out"), nil)
+	}
+	token, isBearer := verify.BearerToken(r.Header)
+	if !isBearer || token == "" {
+		if ck, err := r.Cookie(h.cfg.Cookie.Name); err == nil {
+			token = ck.Value
+		}
+	}
+	if err := h.svc.EndSession(r.Context(), token); err != nil {
+		return err
+	}
+	c.SetCookie(h.clearCookie())
+	if form {
+		get, err := readForm(r)
+		if err != nil {
+			return err
+		}
+		target := h.safeRD(get("rd"))
+		if target == "" {
+			target = h.loginPath()
+		}
+		return c.Redirect(http.StatusSeeOther, target)
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
+func (h *Handler) sessionCookie(token string, expires time.Time) *http.Cookie {
+	ck := h.clearCookie()
+	ck.Value, ck.Expires, ck.MaxAge = token, expires, int(h.svc.SessionTTL()/time.Second)
+	return ck
+}
+
+func (h *Handler) clearCookie() *http.Cookie {
+	return &http.Cookie{
+		Name:     h.cfg.Cookie.Name,
+		Value:    "",
+		Path:     "/",
+		Domain:   h.cfg.Cookie.Domain,
+		MaxAge:   -1,
+		Expires:  time.Unix(0, 0),
+		Secure:   h.cfg.Cookie.Secure,
+		HttpOnly: true,
+		SameSite: http.SameSiteLaxMode,
+	}
+}
+
+// safeRD returns rd if it may be followed, else "".
+func (h *Handler) safeRD(rd string) string {
+	t, _ := verify.SafeRedirect(rd, h.cfg.Domains)
+	return t
+}
+
+// loginPath is where the login page lives, relative to the gate.
+func (h *Handler) loginPath() string {
+	if h.cfg.LoginURL != "" {
+		return h.cfg.LoginURL
+	}
+	return "/login"
+}
+
+// homeURL is where a form login without rd lands: the signed-in page.
+func (h *Handler) homeURL() string {
+	if h.cfg.LoginURL != "" {
+		if u, err := url.Parse(h.cfg.LoginURL); err == nil {
+			u.Path, u.RawQuery = "/", ""
+			return u.String()
+		}
+	}
+	return "/"
+}
