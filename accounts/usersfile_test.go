@@ -1,4 +1,4 @@
-package accounts
+package accounts_test
 
 import (
 	"context"
@@ -6,14 +6,17 @@ import (
 	"testing"
 
 	"golang.org/x/crypto/bcrypt"
+
+	"github.com/authgate/authgate/accounts"
+	"github.com/authgate/authgate/accounts/password"
 )
 
 func TestParseUsersFile(t *testing.T) {
-	h, _ := NewHasher(fastParams, 1)
+	h, _ := password.New(fastParams, 1)
 	argon, _ := h.Hash(context.Background(), "correct horse battery")
 	bc, _ := bcrypt.GenerateFromPassword([]byte("hunter2hunter2"), bcrypt.MinCost)
 	file := "# static users\n\nAlice:" + argon + ":admins,Dev\n  bob:" + string(bc) + "\ncarol:" + argon + ":\n"
-	users, err := ParseUsersFile([]byte(file))
+	users, err := accounts.ParseUsersFile([]byte(file))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -38,7 +41,7 @@ func TestParseUsersFile(t *testing.T) {
 		"huge line":       "alice:" + strings.Repeat("x", 10000) + "\n",
 	}
 	for name, f := range bad {
-		_, err := ParseUsersFile([]byte(f))
+		_, err := accounts.ParseUsersFile([]byte(f))
 		if err == nil {
 			t.Errorf("%s: accepted", name)
 			continue
@@ -55,7 +58,7 @@ func FuzzParseUsersFile(f *testing.F) {
 	f.Add([]byte("x:y:z:w\n"))
 	f.Add([]byte("\xff:\x00\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		users, err := ParseUsersFile(data)
+		users, err := accounts.ParseUsersFile(data)
 		if err != nil {
 			return
 		}

@@ -2,7 +2,6 @@ package verify
 
 import (
 	"fmt"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -161,38 +160,5 @@ func TestTokenCacheConcurrent(t *testing.T) {
 		if w := f.do("GET", "/verify", bearerHdr(tok)); (w.Code == 200) != live {
 			t.Fatalf("%s: status %d, session live %v", c.Subject, w.Code, live)
 		}
-	}
-}
-
-// TestClientIdentityVariantsNeverEchoed: header spellings that CGI-style
-// backends fold into REMOTE_USER (oauth2-proxy GHSA-vjrc-mh2v-45x6 /
-// CVE-2025-64484) are never read and never copied into the answer; the
-// answer carries exactly the four identity headers, from the token.
-func TestClientIdentityVariantsNeverEchoed(t *testing.T) {
-	f := newFixture(t, nil)
-	tok := f.login(t, "alice", "dev")
-	r := httptest.NewRequest("GET", "/verify", nil)
-	r.RemoteAddr = "127.0.0.1:40000"
-	r.Header.Set("Authorization", "Bearer "+tok)
-	for _, k := range []string{"Remote_User", "Remote.User", "X-Forwarded-User", "X-Remote-User", "Remote_Groups", "X-Forwarded-Groups"} {
-		r.Header[k] = []string{"admin"}
-	}
-	w := httptest.NewRecorder()
-	f.e.ServeHTTP(w, r)
-	if w.Code != 200 || w.Header().Get("Remote-User") != "alice" || w.Header().Get("Remote-Groups") != "dev" {
-		t.Fatalf("status %d, identity %q %q", w.Code, w.Header().Get("Remote-User"), w.Header().Get("Remote-Groups"))
-	}
-	for k, v := range w.Header() {
-		for _, s := range v {
-			if s == "admin" {
-				t.Fatalf("the client's value came back in %s", k)
-			}
-		}
-	}
-	r.Header.Del("Authorization")
-	w = httptest.NewRecorder()
-	f.e.ServeHTTP(w, r)
-	if w.Code != 401 || w.Header().Get("Remote-User") != "" {
-		t.Fatalf("without a token: %d %q", w.Code, w.Header().Get("Remote-User"))
 	}
 }

@@ -1,8 +1,13 @@
 package verify
 
 import (
+	"bytes"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
+	"fmt"
+	"io"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -117,4 +122,102 @@ func TestSecretNeverPrints(t *testing.T) {
 	if s := testSecret.String(); s != "REDACTED" {
 		t.Fatalf("String() = %q", s)
 	}
+}
+
+// TestSecretNeverLogs logs a configuration holding secrets through both of
+// slog's handlers, as an attribute, inside a struct and as a list: the
+// key's bytes appear in no form (raw, hex, base64). A LogValue method
+// returning string instead of slog.Value is not a slog.LogValuer, and the
+// text handler printed the key in clear, the JSON one in base64.
+func TestSecretNeverLogs(t *testing.T) {
+	type config struct {
+		Listen   string
+		Secret   Secret
+		Previous []Secret
+	}
+	cfg := config{Listen: ":8080", Secret: testSecret, Previous: []Secret{otherSecret}}
+	for _, h := range []struct {
+		name string
+		new  func(io.Writer) slog.Handler
+	}{
+		{"text", func(w io.Writer) slog.Handler { return slog.NewTextHandler(w, nil) }},
+		{"json", func(w io.Writer) slog.Handler { return slog.NewJSONHandler(w, nil) }},
+	} {
+		t.Run(h.name, func(t *testing.T) {
+			var buf bytes.Buffer
+			log := slog.New(h.new(&buf))
+			log.Info("config", "config", cfg)
+			log.Info("secret", "secret", testSecret, "previous", cfg.Previous)
+			log.Info("group", slog.Group("g", "secret", testSecret))
+			log.Info("formatted", "v", fmt.Sprintf("%v %+v %#v %s", cfg, cfg, testSecret, testSecret))
+			out := buf.String()
+			for _, s := range []Secret{testSecret, otherSecret} {
+				for _, form := range []string{string(s), hex.EncodeToString(s), base64.StdEncoding.EncodeToString(s), base64.RawURLEncoding.EncodeToString(s)} {
+					if strings.Contains(out, form) {
+						t.Fatalf("a secret appears in the log:\n%s", out)
+					}
+				}
+			}
+			if !strings.Contains(out, "REDACTED") {
+				t.Fatalf("secrets not shown as REDACTED:\n%s", out)
+			}
+		})
+	}
+}
+
+// TestIssue: the token of a session carries its identity, session and
+// times, and reads back as it was issued.
+func TestIssue(t *testing.T) {
+	tokens, _ := NewTokens("authgate", testSecret, nil, func() time.Time { return testNow })
+	id := Identity{User: "alice", Email: "alice@example.com", Name: "Alice", Groups: []string{"admins", "dev"}}
+	raw, err := tokens.Issue("sess-1", id, testNow.Add(-time.Minute+time.Millisecond*300), testNow.Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := tokens.Parse(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Subject != "alice" || c.ID != "sess-1" || c.Email != id.Email || c.Name != id.Name || strings.Join(c.Groups, ",") != "admins,dev" || c.Issuer != "authgate" {
+		t.Fatalf("claims %+v", c)
+	}
+	if !c.IssuedAt.Equal(testNow.Add(-time.Minute)) || !c.ExpiresAt.Equal(testNow.Add(time.Hour)) {
+		t.Fatalf("times %v %v: want whole seconds", c.IssuedAt, c.ExpiresAt)
+	}
+	if s, err := tokens.SessionOf(raw); err != nil || s != "sess-1" {
+		t.Fatalf("SessionOf = %q, %v", s, err)
+	}
+	if _, err := tokens.SessionOf(raw + "x"); err == nil {
+		t.Fatal("SessionOf accepted a forged token")
+	}
+	for _, bad := range []struct{ session, user string }{{"", "alice"}, {"s", ""}} {
+		if _, err := tokens.Issue(bad.session, Identity{User: bad.user}, testNow, testNow.Add(time.Hour)); err == nil {
+			t.Fatalf("issued a token without session or user: %+v", bad)
+		}
+	}
+}
+
+// FuzzTokenParse: arbitrary strings in the token slot never panic and are
+// never accepted (the fuzzer cannot know the key).
+func FuzzTokenParse(f *testing.F) {
+	tokens, _ := NewTokens("authgate", testSecret, nil, nil)
+	c := claimsFor("alice", "s1")
+	c.IssuedAt = jwt.NewNumericDate(time.Now())
+	c.ExpiresAt = jwt.NewNumericDate(time.Now().Add(time.Hour))
+	good, _ := tokens.Sign(c)
+	if _, err := tokens.Parse(good); err != nil {
+		f.Fatal(err)
+	}
+	f.Add(good)
+	f.Add("eyJhbGciOiJub25lIn0.eyJzdWIiOiJhIn0.")
+	f.Add("a.b.c")
+	f.Add("")
+	f.Fuzz(func(t *testing.T, raw string) {
+		claims, err := tokens.Parse(raw)
+		if err == nil && raw != good {
+			// A different string decoding to a valid token would break the
+			// one-string-one-token rule the token cache relies on.
+			t.Fatalf("accepted %q as %+v", raw, claims)
+		}
+	})
 }

@@ -361,3 +361,93 @@ func TestVerifyExpiredTokenAfterTime(t *testing.T) {
 		t.Fatalf("expired: %d", w.Code)
 	}
 }
+
+// TestClientIdentityVariantsNeverEchoed: header spellings that CGI-style
+// backends fold into REMOTE_USER (oauth2-proxy GHSA-vjrc-mh2v-45x6 /
+// CVE-2025-64484) are never read and never copied into the answer; the
+// answer carries exactly the four identity headers, from the token.
+func TestClientIdentityVariantsNeverEchoed(t *testing.T) {
+	f := newFixture(t, nil)
+	tok := f.login(t, "alice", "dev")
+	r := httptest.NewRequest("GET", "/verify", nil)
+	r.RemoteAddr = "127.0.0.1:40000"
+	r.Header.Set("Authorization", "Bearer "+tok)
+	for _, k := range []string{"Remote_User", "Remote.User", "X-Forwarded-User", "X-Remote-User", "Remote_Groups", "X-Forwarded-Groups"} {
+		r.Header[k] = []string{"admin"}
+	}
+	w := httptest.NewRecorder()
+	f.e.ServeHTTP(w, r)
+	if w.Code != 200 || w.Header().Get("Remote-User") != "alice" || w.Header().Get("Remote-Groups") != "dev" {
+		t.Fatalf("status %d, identity %q %q", w.Code, w.Header().Get("Remote-User"), w.Header().Get("Remote-Groups"))
+	}
+	for k, v := range w.Header() {
+		for _, s := range v {
+			if s == "admin" {
+				t.Fatalf("the client's value came back in %s", k)
+			}
+		}
+	}
+	r.Header.Del("Authorization")
+	w = httptest.NewRecorder()
+	f.e.ServeHTTP(w, r)
+	if w.Code != 401 || w.Header().Get("Remote-User") != "" {
+		t.Fatalf("without a token: %d %q", w.Code, w.Header().Get("Remote-User"))
+	}
+}
+
+// TestSignedIn: the gate's pages ask the same question as /verify, with
+// the same answers: a live session by bearer token or cookie; a logged-out
+// session, a forged token, or nothing at all is not signed in.
+func TestSignedIn(t *testing.T) {
+	f := newFixture(t, nil)
+	tok := f.login(t, "alice", "dev")
+	req := func(hdr map[string]string) *http.Request {
+		r := httptest.NewRequest("GET", "/", nil)
+		for k, v := range hdr {
+			r.Header.Set(k, v)
+		}
+		return r
+	}
+	for name, hdr := range map[string]map[string]string{
+		"bearer": {"Authorization": "Bearer " + tok},
+		"cookie": {"Cookie": "authgate_session=" + tok},
+	} {
+		si, ok := f.v.SignedIn(req(hdr))
+		if !ok || si.User != "alice" || strings.Join(si.Groups, ",") != "dev" || si.Session == "" || !si.Expires.Equal(testNow.Add(time.Hour)) {
+			t.Fatalf("%s: %+v %v", name, si, ok)
+		}
+	}
+	for name, hdr := range map[string]map[string]string{
+		"nothing":              nil,
+		"forged":               {"Authorization": "Bearer " + tok + "x"},
+		"basic":                {"Authorization": "Basic YWxpY2U6cHc="},
+		"bearer beside cookie": {"Authorization": "Bearer nope", "Cookie": "authgate_session=" + tok},
+	} {
+		if si, ok := f.v.SignedIn(req(hdr)); ok {
+			t.Fatalf("%s: signed in as %+v", name, si)
+		}
+	}
+	f.sessions.mu.Lock()
+	clear(f.sessions.live)
+	f.sessions.mu.Unlock()
+	if _, ok := f.v.SignedIn(req(map[string]string{"Authorization": "Bearer " + tok})); ok {
+		t.Fatal("signed in after the session ended")
+	}
+}
+
+// TestRetryAfter: one rounding for every lock answer, whole seconds up,
+// never zero (899.6 s is 900 on /verify and on /login alike).
+func TestRetryAfter(t *testing.T) {
+	for d, want := range map[time.Duration]string{
+		899600 * time.Millisecond:        "900",
+		900 * time.Second:                "900",
+		time.Millisecond:                 "1",
+		0:                                "1",
+		-time.Second:                     "1",
+		15*time.Minute + time.Nanosecond: "901",
+	} {
+		if got := RetryAfter(d); got != want {
+			t.Errorf("RetryAfter(%v) = %s, want %s", d, got, want)
+		}
+	}
+}

@@ -18,6 +18,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync/atomic"
 
 	"golang.org/x/crypto/argon2"
 	"golang.org/x/crypto/bcrypt"
@@ -100,6 +101,9 @@ type Hasher struct {
 	params Params
 	sem    chan struct{}
 	dummy  string
+	// checked counts the passwords checked (dummy included): what a
+	// brute-force limit must bound, and what tests count.
+	checked atomic.Uint64
 }
 
 // New builds a Hasher; concurrency <= 0 means GOMAXPROCS-1 (at
@@ -120,6 +124,10 @@ func New(p Params, concurrency int) (*Hasher, error) {
 	h.dummy = d
 	return h, nil
 }
+
+// Checked is how many passwords this Hasher has checked against a hash,
+// including the dummy checks for unknown names.
+func (h *Hasher) Checked() uint64 { return h.checked.Load() }
 
 // Params returns the parameters new hashes use.
 func (h *Hasher) Params() Params { return h.params }
@@ -167,6 +175,7 @@ func (h *Hasher) Verify(ctx context.Context, encoded, pw string) (bool, error) {
 		return false, err
 	}
 	defer h.release()
+	h.checked.Add(1)
 	if encoded == "" {
 		_, _ = verifyHash(h.dummy, pw)
 		return false, nil

@@ -1,0 +1,149 @@
+package accounts_test
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/authgate/authgate/accounts"
+)
+
+func TestRegisterChecks(t *testing.T) {
+	ctx := context.Background()
+	f := newService(t, nil)
+	cases := []struct {
+		name string
+		r    accounts.Registration
+		code accounts.Code
+	}{
+		{"taken by the users file", accounts.Registration{Username: "ROOT", Password: "correct horse battery"}, accounts.Conflict},
+		{"bad email", accounts.Registration{Username: "bob", Password: "correct horse battery", Email: "bob@"}, accounts.Invalid},
+		{"control character in the name", accounts.Registration{Username: "bob", Password: "correct horse battery", Name: "Bob\x07"}, accounts.Invalid},
+		{"bad username", accounts.Registration{Username: "../bob", Password: "correct horse battery"}, accounts.Invalid},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := f.svc.Register(ctx, tc.r); accounts.ErrorCode(err) != tc.code {
+				t.Fatalf("Register = %v (code %d), want code %d", err, accounts.ErrorCode(err), tc.code)
+			}
+		})
+	}
+	closed := newService(t, func(c *accounts.Config) { c.Registration = false })
+	if _, err := closed.svc.Register(ctx, accounts.Registration{Username: "bob", Password: "correct horse battery"}); !errors.Is(err, accounts.ErrRegistrationClosed) {
+		t.Fatalf("closed registration: %v", err)
+	}
+}
+
+// TestSignInLockout: failures are counted per canonical name, so other
+// spellings of one account share its lock; the lock holds for the right
+// password; unknown names lock the same way, so a lock reveals nothing.
+// Guards against one account being counted under two names, which doubled
+// Authelia's attempt budget (GHSA-m5mf-3963-4x26, CVE-2025-24806).
+func TestSignInLockout(t *testing.T) {
+	ctx := context.Background()
+	f := newService(t, nil)
+	if _, err := f.svc.Register(ctx, accounts.Registration{Username: "alice", Password: "correct horse battery"}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range testRegulation.MaxFailures {
+		if _, err := f.svc.SignIn(ctx, "192.0.2.1", "alice", "guess"+strconv.Itoa(i)+"xx"); !errors.Is(err, accounts.ErrBadCredentials) {
+			t.Fatalf("guess %d: %v", i, err)
+		}
+	}
+	for _, name := range []string{"alice", "ALICE", "ａｌｉｃｅ"} {
+		_, err := f.svc.SignIn(ctx, "192.0.2.2", name, "correct horse battery")
+		var e *accounts.Error
+		if !errors.As(err, &e) || e.Code != accounts.Locked || e.RetryAfter < 14*time.Minute || e.RetryAfter > testRegulation.BanTime {
+			t.Fatalf("%s with the right password while locked: %v", name, err)
+		}
+	}
+	for range testRegulation.MaxFailures {
+		_, _ = f.svc.SignIn(ctx, "192.0.2.3", "nobody", "guess guess")
+	}
+	if _, err := f.svc.SignIn(ctx, "192.0.2.3", "nobody", "guess guess"); accounts.ErrorCode(err) != accounts.Locked {
+		t.Fatalf("unknown name after failures: %v", err)
+	}
+}
+
+// TestSignInGuessesSentAtOnce: the lock cannot be beaten by sending the
+// guesses together. Attempts are counted before the password is checked,
+// so of 50 wrong guesses and the right password released at once, at most
+// MaxFailures passwords are ever checked and the rest are refused as
+// locked; the right password is never let through after the limit.
+func TestSignInGuessesSentAtOnce(t *testing.T) {
+	ctx := context.Background()
+	reg := accounts.Regulation{MaxFailures: 5, MaxFailuresPerIP: 1000, Window: 10 * time.Minute, BanTime: 15 * time.Minute}
+	f := newService(t, func(c *accounts.Config) { c.Regulation = reg })
+	if _, err := f.svc.Register(ctx, accounts.Registration{Username: "alice", Password: "correct horse battery"}); err != nil {
+		t.Fatal(err)
+	}
+	before := f.hasher.Checked()
+	var ok, bad, locked atomic.Int32
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range 51 {
+		wg.Go(func() {
+			pw := "wrong guess " + strconv.Itoa(i)
+			if i == 50 {
+				pw = "correct horse battery"
+			}
+			<-start
+			_, err := f.svc.SignIn(ctx, "198.51.100."+strconv.Itoa(i%200), "alice", pw)
+			switch {
+			case err == nil:
+				ok.Add(1)
+			case errors.Is(err, accounts.ErrBadCredentials):
+				bad.Add(1)
+			case accounts.ErrorCode(err) == accounts.Locked:
+				locked.Add(1)
+			default:
+				t.Error(err)
+			}
+		})
+	}
+	close(start)
+	wg.Wait()
+	checked := f.hasher.Checked() - before
+	if checked > uint64(reg.MaxFailures) {
+		t.Fatalf("%d passwords checked for one name, limit %d (ok %d, wrong %d, locked %d)", checked, reg.MaxFailures, ok.Load(), bad.Load(), locked.Load())
+	}
+	if int(ok.Load()+bad.Load()) != int(checked) || int(locked.Load()) != 51-int(checked) {
+		t.Fatalf("answers: ok %d, wrong %d, locked %d for %d checks", ok.Load(), bad.Load(), locked.Load(), checked)
+	}
+}
+
+func TestStartSessionIssuesALiveToken(t *testing.T) {
+	ctx := context.Background()
+	f := newService(t, nil)
+	u, err := f.svc.Register(ctx, accounts.Registration{Username: "alice", Password: "correct horse battery", Email: "alice@example.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, expires, err := f.svc.StartSession(ctx, u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Until(expires); d < accounts.DefaultSessionTTL-time.Minute || d > accounts.DefaultSessionTTL {
+		t.Fatalf("expires in %v", d)
+	}
+	id, err := f.tokens.SessionOf(tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if live, _ := f.store.SessionLive(ctx, id, "alice"); !live {
+		t.Fatal("the token's session is not live")
+	}
+	if err := f.svc.EndSession(ctx, tok); err != nil {
+		t.Fatal(err)
+	}
+	if live, _ := f.store.SessionLive(ctx, id, "alice"); live {
+		t.Fatal("session live after EndSession")
+	}
+	if err := f.svc.EndSession(ctx, "not a token"); err != nil {
+		t.Fatalf("EndSession of garbage: %v (logout is idempotent)", err)
+	}
+}
