@@ -46,7 +46,7 @@ test-deps: ## install nginx, redis-server, chromium (apt-get) and Caddy $(CADDY_
 BENCHCOUNT    ?= 6
 
 bench: test-deps ## in-process benchmarks, BENCHCOUNT runs each (compare runs with benchstat)
-	$(GO) test -run '^$$' -bench . -benchmem -count $(BENCHCOUNT) ./verify/ ./accounts/ ./cmd/authgate/
+	$(GO) test -run '^$$' -bench . -benchmem -count $(BENCHCOUNT) ./verify/ ./accounts/... ./cmd/authgate/
 
 bench-http: test-deps ## load harness against the real binary: authgate vs bare Echo with wrk (LOAD_DURATION, LOAD_ROUNDS, LOAD_SOAK, LOAD_FLOOD)
 	$(GO) test -run '^$$' -tags loadharness -bench '^BenchmarkHTTPLoad$$' -benchtime 1x -timeout 60m -v ./cmd/authgate/

@@ -3,7 +3,6 @@ package accounts_test
 import (
 	"context"
 	"errors"
-	"strings"
 	"testing"
 	"time"
 

@@ -65,7 +65,10 @@ type Attempts interface {
 	Reserve(ctx context.Context, keys []AttemptKey, r Regulation, now time.Time) (wait time.Duration, err error)
 	// Settle ends a reserved attempt. A failure is counted, and locks each
 	// key it brings to its limit; a success forgets the failures of the
-	// keys marked Reset.
+	// keys marked Reset, unless attempts on that key were refused as busy
+	// in this window: then guesses are arriving in a burst, and the success
+	// is counted like a failure, so a right password among the burst
+	// cannot buy the attacker a fresh set of guesses.
 	Settle(ctx context.Context, keys []AttemptKey, r Regulation, now time.Time, failed bool) error
 }
 
@@ -91,6 +94,7 @@ type LocalAttempts struct {
 type attemptCount struct {
 	failures, inFlight int
 	windowStart        time.Time
+	contended          bool // an attempt was refused as busy in this window
 }
 
 var _ Attempts = (*LocalAttempts)(nil)
@@ -124,6 +128,7 @@ func (l *LocalAttempts) Reserve(_ context.Context, keys []AttemptKey, r Regulati
 	}
 	for _, k := range keys {
 		if c := l.count(k.Key, r, now, false); c != nil && k.Limit > 0 && c.failures+c.inFlight >= k.Limit {
+			c.contended = true
 			return BusyWait, nil
 		}
 	}
@@ -140,16 +145,16 @@ func (l *LocalAttempts) Settle(_ context.Context, keys []AttemptKey, r Regulatio
 		c := l.count(k.Key, r, now, true)
 		c.inFlight = max(0, c.inFlight-1)
 		switch {
-		case failed:
+		case failed || k.Reset && c.contended:
 			c.failures++
 			if k.Limit > 0 && c.failures >= k.Limit {
 				l.locks.Add(k.Key, now.Add(r.BanTime))
-				c.failures, c.windowStart = 0, now
+				c.failures, c.windowStart, c.contended = 0, now, false
 			}
 		case k.Reset:
 			c.failures = 0
 		}
-		if c.failures == 0 && c.inFlight == 0 {
+		if c.failures == 0 && c.inFlight == 0 && !c.contended {
 			l.counts.Remove(k.Key)
 		}
 	}
@@ -168,7 +173,7 @@ func (l *LocalAttempts) count(key string, r Regulation, now time.Time, create bo
 		l.counts.Add(key, c)
 	}
 	if now.Sub(c.windowStart) > r.Window {
-		c.failures, c.windowStart = 0, now
+		c.failures, c.windowStart, c.contended = 0, now, false
 	}
 	return c
 }

@@ -43,4 +43,3 @@ func TestCanonicalUsername(t *testing.T) {
 		}
 	}
 }
-

@@ -63,10 +63,10 @@ func FuzzParseUsersFile(f *testing.F) {
 			return
 		}
 		for name, u := range users {
-			if c, err := CanonicalUsername(name); err != nil || c != name || u.Name != name {
+			if c, err := accounts.CanonicalUsername(name); err != nil || c != name || u.Name != name {
 				t.Fatalf("stored non-canonical name %q", name)
 			}
-			if err := CheckHash(u.Hash); err != nil {
+			if err := password.CheckHash(u.Hash); err != nil {
 				t.Fatalf("stored unusable hash for %q", name)
 			}
 		}

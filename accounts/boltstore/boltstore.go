@@ -105,15 +105,22 @@ func (s *Store) load() error {
 	})
 }
 
-func (s *Store) CreateUser(_ context.Context, u accounts.User) error {
+func (s *Store) CreateUser(_ context.Context, u accounts.User) error { return s.putUser(u, false) }
+
+// putUser writes u: a new account (exists=false; a taken name is
+// ErrUserExists) or a change to an existing one (exists=true).
+func (s *Store) putUser(u accounts.User, exists bool) error {
 	v, err := json.Marshal(u)
 	if err != nil {
 		return err
 	}
 	return s.db.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketUsers)
-		if b.Get([]byte(u.Name)) != nil {
+		switch found := b.Get([]byte(u.Name)) != nil; {
+		case found && !exists:
 			return accounts.ErrUserExists
+		case !found && exists:
+			return accounts.ErrUserNotFound
 		}
 		return b.Put([]byte(u.Name), v)
 	})
@@ -131,19 +138,7 @@ func (s *Store) User(_ context.Context, name string) (accounts.User, error) {
 	return u, err
 }
 
-func (s *Store) UpdateUser(_ context.Context, u accounts.User) error {
-	v, err := json.Marshal(u)
-	if err != nil {
-		return err
-	}
-	return s.db.Update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketUsers)
-		if b.Get([]byte(u.Name)) == nil {
-			return accounts.ErrUserNotFound
-		}
-		return b.Put([]byte(u.Name), v)
-	})
-}
+func (s *Store) UpdateUser(_ context.Context, u accounts.User) error { return s.putUser(u, true) }
 
 func (s *Store) DeleteUser(ctx context.Context, name string) error {
 	err := s.db.Update(func(tx *bolt.Tx) error {

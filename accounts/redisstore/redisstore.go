@@ -157,19 +157,25 @@ func unavailable(err error) error {
 	return fmt.Errorf("%w: %w", accounts.ErrUnavailable, err)
 }
 
+// CreateUser stores a new account. SET NX is the atomic step: of two
+// replicas registering one name at once, exactly one succeeds.
 func (s *Store) CreateUser(ctx context.Context, u accounts.User) error {
+	return s.setUser(ctx, u, "NX", accounts.ErrUserExists)
+}
+
+// setUser writes u under SET's condition mode (NX: new, XX: existing),
+// answering missed when the condition does not hold.
+func (s *Store) setUser(ctx context.Context, u accounts.User, mode string, missed error) error {
 	v, err := json.Marshal(u)
 	if err != nil {
 		return err
 	}
-	// SET NX is the atomic step: of two replicas registering one name at
-	// once, exactly one succeeds.
-	ok, err := s.rdb.SetNX(ctx, s.userKey(u.Name), v, 0).Result()
-	if err != nil {
+	err = s.rdb.SetArgs(ctx, s.userKey(u.Name), v, redis.SetArgs{Mode: mode}).Err()
+	switch {
+	case errors.Is(err, redis.Nil):
+		return missed
+	case err != nil:
 		return unavailable(err)
-	}
-	if !ok {
-		return accounts.ErrUserExists
 	}
 	return nil
 }
@@ -187,18 +193,7 @@ func (s *Store) User(ctx context.Context, name string) (accounts.User, error) {
 }
 
 func (s *Store) UpdateUser(ctx context.Context, u accounts.User) error {
-	v, err := json.Marshal(u)
-	if err != nil {
-		return err
-	}
-	ok, err := s.rdb.SetXX(ctx, s.userKey(u.Name), v, 0).Result()
-	if err != nil {
-		return unavailable(err)
-	}
-	if !ok {
-		return accounts.ErrUserNotFound
-	}
-	return nil
+	return s.setUser(ctx, u, "XX", accounts.ErrUserNotFound)
 }
 
 func (s *Store) DeleteUser(ctx context.Context, name string) error {

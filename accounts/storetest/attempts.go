@@ -16,35 +16,34 @@ func RunAttempts(t *testing.T, newCounters func(t *testing.T, n int) []accounts.
 	ctx := context.Background()
 	base := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
 	reg := accounts.Regulation{MaxFailures: 5, MaxFailuresPerIP: 20, Window: 10 * time.Minute, BanTime: 15 * time.Minute}
-	name := func(n string) accounts.AttemptKey { return accounts.AttemptKey{Key: "u:" + n, Limit: reg.MaxFailures, Reset: true} }
-	addr := func(a string) accounts.AttemptKey { return accounts.AttemptKey{Key: "i:" + a, Limit: reg.MaxFailuresPerIP} }
-	// fail makes one whole failed attempt and reports the wait Reserve
-	// answered (0: the attempt was checked and failed).
-	fail := func(t *testing.T, a accounts.Attempts, now time.Time, keys ...accounts.AttemptKey) time.Duration {
+	name := func(n string) accounts.AttemptKey {
+		return accounts.AttemptKey{Key: "u:" + n, Limit: reg.MaxFailures, Reset: true}
+	}
+	addr := func(a string) accounts.AttemptKey {
+		return accounts.AttemptKey{Key: "i:" + a, Limit: reg.MaxFailuresPerIP}
+	}
+	// attempt makes one whole attempt and reports the wait Reserve
+	// answered (0: the attempt was checked, and settled as failed says).
+	attempt := func(t *testing.T, a accounts.Attempts, now time.Time, failed bool, keys ...accounts.AttemptKey) time.Duration {
 		t.Helper()
 		wait, err := a.Reserve(ctx, keys, reg, now)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if wait == 0 {
-			if err := a.Settle(ctx, keys, reg, now, true); err != nil {
+			if err := a.Settle(ctx, keys, reg, now, failed); err != nil {
 				t.Fatal(err)
 			}
 		}
 		return wait
 	}
+	fail := func(t *testing.T, a accounts.Attempts, now time.Time, keys ...accounts.AttemptKey) time.Duration {
+		t.Helper()
+		return attempt(t, a, now, true, keys...)
+	}
 	succeed := func(t *testing.T, a accounts.Attempts, now time.Time, keys ...accounts.AttemptKey) time.Duration {
 		t.Helper()
-		wait, err := a.Reserve(ctx, keys, reg, now)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if wait == 0 {
-			if err := a.Settle(ctx, keys, reg, now, false); err != nil {
-				t.Fatal(err)
-			}
-		}
-		return wait
+		return attempt(t, a, now, false, keys...)
 	}
 
 	t.Run("locks after MaxFailures, for BanTime", func(t *testing.T) {
@@ -106,9 +105,13 @@ func RunAttempts(t *testing.T, newCounters func(t *testing.T, n int) []accounts.
 				t.Fatalf("failure %d after a success refused: %v", i+1, w)
 			}
 		}
-		// The address kept its 4 failures: 16 more lock it.
-		for range reg.MaxFailuresPerIP - reg.MaxFailures + 1 {
-			fail(t, a, base, name("x"), addr("192.0.2.5"))
+		// The address kept its 4 failures: 16 more lock it. Each is for
+		// another name, so no name reaches its own limit first (a locked
+		// name refuses the attempt, which then never reaches the address).
+		for i := range reg.MaxFailuresPerIP - reg.MaxFailures + 1 {
+			if w := fail(t, a, base, name("x"+string(rune('a'+i))), addr("192.0.2.5")); w != 0 {
+				t.Fatalf("address failure %d refused before its limit: %v", reg.MaxFailures+i, w)
+			}
 		}
 		if w := succeed(t, a, base, name("y"), addr("192.0.2.5")); w == 0 {
 			t.Fatal("a success laundered the address's failures")

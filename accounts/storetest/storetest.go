@@ -36,7 +36,7 @@ func Run(t *testing.T, newStore func(t *testing.T, now *time.Time) accounts.Stor
 			t.Fatal(err)
 		}
 		if got.Name != u.Name || got.Hash != u.Hash || got.Email != u.Email || got.Display != u.Display || len(got.Groups) != 1 || got.Groups[0] != "admins" || !got.Created.Equal(base) {
-			t.Fatalf("accounts.User = %+v, want %+v", got, u)
+			t.Fatalf("User = %+v, want %+v", got, u)
 		}
 		if _, err := s.User(ctx, "bob"); !errors.Is(err, accounts.ErrUserNotFound) {
 			t.Fatalf("User(bob) = %v, want ErrUserNotFound", err)

@@ -35,8 +35,11 @@ func Status(err error) (int, string) {
 	var e *accounts.Error
 	if errors.As(err, &e) && int(e.Code) < len(statuses) {
 		s := statuses[e.Code]
-		if s.status >= 500 || e.Message == "" {
+		switch {
+		case s.status >= 500:
 			return s.status, s.msg
+		case e.Message == "":
+			return s.status, http.StatusText(s.status)
 		}
 		return s.status, e.Message
 	}

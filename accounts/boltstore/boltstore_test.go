@@ -1,4 +1,4 @@
-package accounts
+package boltstore_test
 
 import (
 	"context"
@@ -6,11 +6,15 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/authgate/authgate/accounts"
+	"github.com/authgate/authgate/accounts/boltstore"
+	"github.com/authgate/authgate/accounts/storetest"
 )
 
 func TestBoltStoreConformance(t *testing.T) {
-	storeConformance(t, func(t *testing.T, now *time.Time) Store {
-		s, err := OpenBolt(filepath.Join(t.TempDir(), "authgate.db"), time.Second, func() time.Time { return *now })
+	storetest.Run(t, func(t *testing.T, now *time.Time) accounts.Store {
+		s, err := boltstore.Open(filepath.Join(t.TempDir(), "authgate.db"), time.Second, func() time.Time { return *now })
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -24,21 +28,21 @@ func TestBoltPersistsAcrossReopen(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "sub", "authgate.db")
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	clock := func() time.Time { return now }
-	s, err := OpenBolt(path, time.Second, clock)
+	s, err := boltstore.Open(path, time.Second, clock)
 	if err != nil {
 		t.Fatal(err)
 	}
-	_ = s.CreateUser(ctx, User{Name: "alice", Hash: "h"})
-	_ = s.CreateSession(ctx, Session{ID: "live", User: "alice", Created: now, Expires: now.Add(time.Hour)}, 10)
-	_ = s.CreateSession(ctx, Session{ID: "short", User: "alice", Created: now, Expires: now.Add(time.Minute)}, 10)
-	_ = s.CreateSession(ctx, Session{ID: "gone", User: "alice", Created: now, Expires: now.Add(time.Hour)}, 10)
+	_ = s.CreateUser(ctx, accounts.User{Name: "alice", Hash: "h"})
+	_ = s.CreateSession(ctx, accounts.Session{ID: "live", User: "alice", Created: now, Expires: now.Add(time.Hour)}, 10)
+	_ = s.CreateSession(ctx, accounts.Session{ID: "short", User: "alice", Created: now, Expires: now.Add(time.Minute)}, 10)
+	_ = s.CreateSession(ctx, accounts.Session{ID: "gone", User: "alice", Created: now, Expires: now.Add(time.Hour)}, 10)
 	_ = s.DeleteSession(ctx, "gone")
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
 
 	now = now.Add(2 * time.Minute)
-	s, err = OpenBolt(path, time.Second, clock)
+	s, err = boltstore.Open(path, time.Second, clock)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,13 +61,13 @@ func TestBoltPersistsAcrossReopen(t *testing.T) {
 // a clear error instead of hanging on bbolt's file lock.
 func TestBoltSecondOpenFailsFast(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "authgate.db")
-	s, err := OpenBolt(path, time.Second, nil)
+	s, err := boltstore.Open(path, time.Second, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	_, err = OpenBolt(path, 100*time.Millisecond, nil)
-	if !errors.Is(err, ErrStoreLocked) {
+	_, err = boltstore.Open(path, 100*time.Millisecond, nil)
+	if !errors.Is(err, boltstore.ErrStoreLocked) {
 		t.Fatalf("second open: %v, want ErrStoreLocked", err)
 	}
 }

@@ -1,18 +1,22 @@
-package accounts_test
+package redisstore_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/authgate/authgate/accounts"
+	"github.com/authgate/authgate/accounts/redisstore"
 	"github.com/authgate/authgate/accounts/redistest"
+	"github.com/authgate/authgate/accounts/storetest"
 )
 
-func openRedis(t *testing.T, url string, o accounts.RedisOptions) *accounts.RedisStore {
+func openStore(t *testing.T, url string, o redisstore.Options) *redisstore.Store {
 	t.Helper()
-	s, err := accounts.OpenRedis(context.Background(), url, o)
+	s, err := redisstore.Open(context.Background(), url, o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -20,35 +24,48 @@ func openRedis(t *testing.T, url string, o accounts.RedisOptions) *accounts.Redi
 	return s
 }
 
+// eventually polls cond until it returns nil, and fails the test with what
+// and cond's last error if that takes longer than timeout. Revocations
+// travel by pub/sub and reconnections take a backoff, so some effects are
+// seen shortly after the call that causes them, not synchronously.
+func eventually(tb testing.TB, timeout time.Duration, what string, cond func() error) {
+	tb.Helper()
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		err := cond()
+		if err == nil {
+			return
+		}
+		select {
+		case <-deadline.C:
+			if err = cond(); err != nil {
+				tb.Fatalf("%s: not within %v: %v", what, timeout, err)
+			}
+			return
+		case <-tick.C:
+		}
+	}
+}
+
 // TestRedisStoreConformance runs the shared suite against a real Redis; each
 // subtest gets its own key prefix so they do not see each other's data.
 func TestRedisStoreConformance(t *testing.T) {
 	srv := redistest.Start(t)
 	n := 0
-	accounts.StoreConformance(t, func(t *testing.T, now *time.Time) accounts.Store {
+	storetest.Run(t, func(t *testing.T, now *time.Time) accounts.Store {
 		n++
-		return openRedis(t, srv.URL(), accounts.RedisOptions{Prefix: "t" + time.Now().Format("150405.000000") + ":", Now: func() time.Time { return *now }})
+		return openStore(t, srv.URL(), redisstore.Options{Prefix: fmt.Sprintf("t%d:", n), Now: func() time.Time { return *now }})
 	})
-}
-
-// waitFor polls cond for up to d; revocations travel by pub/sub, so a
-// replica learns of them shortly after, not synchronously.
-func waitFor(d time.Duration, cond func() bool) bool {
-	deadline := time.Now().Add(d)
-	for time.Now().Before(deadline) {
-		if cond() {
-			return true
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	return cond()
 }
 
 func TestRedisRevocationReachesOtherReplica(t *testing.T) {
 	srv := redistest.Start(t)
 	ctx := context.Background()
-	a := openRedis(t, srv.URL(), accounts.RedisOptions{})
-	b := openRedis(t, srv.URL(), accounts.RedisOptions{})
+	a := openStore(t, srv.URL(), redisstore.Options{})
+	b := openStore(t, srv.URL(), redisstore.Options{})
 	now := time.Now()
 	if err := a.CreateSession(ctx, accounts.Session{ID: "s1", User: "alice", Created: now, Expires: now.Add(time.Hour)}, 10); err != nil {
 		t.Fatal(err)
@@ -59,15 +76,18 @@ func TestRedisRevocationReachesOtherReplica(t *testing.T) {
 	if err := a.DeleteSession(ctx, "s1"); err != nil {
 		t.Fatal(err)
 	}
-	if !waitFor(time.Second, func() bool { ok, _ := b.SessionLive(ctx, "s1", "alice"); return !ok }) {
-		t.Fatal("replica B still honours the session a second after logout on A")
-	}
+	eventually(t, time.Second, "replica B stops honouring the session after logout on A", func() error {
+		if ok, err := b.SessionLive(ctx, "s1", "alice"); ok {
+			return fmt.Errorf("still live (err %v)", err)
+		}
+		return nil
+	})
 }
 
 func TestRedisConcurrentRegistrationAcrossReplicas(t *testing.T) {
 	srv := redistest.Start(t)
 	ctx := context.Background()
-	stores := []*accounts.RedisStore{openRedis(t, srv.URL(), accounts.RedisOptions{}), openRedis(t, srv.URL(), accounts.RedisOptions{})}
+	stores := []*redisstore.Store{openStore(t, srv.URL(), redisstore.Options{}), openStore(t, srv.URL(), redisstore.Options{})}
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	created := 0
@@ -91,7 +111,7 @@ func TestRedisConcurrentRegistrationAcrossReplicas(t *testing.T) {
 func TestRedisOutageAndRecovery(t *testing.T) {
 	srv := redistest.Start(t)
 	ctx := context.Background()
-	s := openRedis(t, srv.URL(), accounts.RedisOptions{Grace: 2 * time.Second})
+	s := openStore(t, srv.URL(), redisstore.Options{Grace: 2 * time.Second})
 	now := time.Now()
 	_ = s.CreateSession(ctx, accounts.Session{ID: "known", User: "alice", Created: now, Expires: now.Add(time.Hour)}, 10)
 	srv.Stop()
@@ -109,13 +129,14 @@ func TestRedisOutageAndRecovery(t *testing.T) {
 	if err := s.Ping(ctx); err == nil {
 		t.Fatal("Ping succeeded without Redis")
 	}
-	if !waitFor(5*time.Second, func() bool { ok, _ := s.SessionLive(ctx, "known", "alice"); return !ok }) {
-		t.Fatal("known session still honoured after the grace period")
-	}
+	eventually(t, 5*time.Second, "known session refused after the grace period", func() error {
+		if ok, _ := s.SessionLive(ctx, "known", "alice"); ok {
+			return errors.New("still honoured")
+		}
+		return nil
+	})
 	srv.Restart() // empty again: nothing persisted
-	if !waitFor(10*time.Second, func() bool { return s.Ping(ctx) == nil }) {
-		t.Fatal("store did not recover after Redis returned")
-	}
+	eventually(t, 10*time.Second, "store recovers after Redis returned", func() error { return s.Ping(ctx) })
 	if ok, _ := s.SessionLive(ctx, "known", "alice"); ok {
 		t.Fatal("cache not flushed after the subscription came back")
 	}

@@ -1,0 +1,118 @@
+package web
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/authgate/authgate/accounts"
+	"github.com/authgate/authgate/accounts/memstore"
+	"github.com/authgate/authgate/accounts/password"
+	"github.com/authgate/authgate/verify"
+)
+
+// fastParams keep tests quick; the format and code path are the same.
+var fastParams = password.Params{MemoryKiB: 64, Time: 1, Threads: 1}
+
+// fixture is the gate's account endpoints as cmd/authgate wires them: a
+// real Service on a memory store, verify's signed-in check, the one error
+// table.
+type fixture struct {
+	svc    *accounts.Service
+	store  *memstore.Store
+	tokens *verify.Tokens
+	e      *echo.Echo
+}
+
+// newFixture builds the fixture; mod, when set, changes the Service's and
+// the Handler's configuration before they are built.
+func newFixture(tb testing.TB, mod func(*accounts.Config, *Config)) *fixture {
+	tb.Helper()
+	tokens, err := verify.NewTokens("authgate", verify.Secret("k7Vq3xZ9pL2mN8rT4wY6bC1dF5gH0jS9"), nil, nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	hasher, err := password.New(fastParams, 0)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	store := memstore.New(nil)
+	acfg := accounts.Config{
+		Store: store, Tokens: tokens, Hasher: hasher,
+		SessionTTL: time.Hour, Registration: true,
+	}
+	wcfg := Config{
+		Cookie:   Cookie{Name: "authgate_session", Domain: "example.com", Secure: true},
+		LoginURL: "https://auth.example.com/login",
+		Domains:  verify.Domains{"example.com"},
+	}
+	if mod != nil {
+		mod(&acfg, &wcfg)
+	}
+	svc, err := accounts.New(acfg)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	wcfg.Service = svc
+	wcfg.Sessions = verify.New(verify.Config{
+		Tokens:     tokens,
+		Sessions:   store,
+		CookieName: wcfg.Cookie.Name,
+		LoginURL:   wcfg.LoginURL,
+		Domains:    wcfg.Domains,
+	})
+	h, err := New(wcfg)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	e := echo.New()
+	e.HTTPErrorHandler = ErrorHandler(slog.New(slog.DiscardHandler))
+	e.POST("/register", h.Register)
+	e.POST("/login", h.Login)
+	e.GET("/login", h.LoginPage)
+	e.POST("/logout", h.Logout)
+	e.GET("/", h.Home)
+	e.GET("/assets/*", h.Asset)
+	return &fixture{svc: svc, store: store, tokens: tokens, e: e}
+}
+
+func (f *fixture) do(method, target, ctype, body string, hdr map[string]string) *httptest.ResponseRecorder {
+	r := httptest.NewRequest(method, target, strings.NewReader(body))
+	if ctype != "" {
+		r.Header.Set("Content-Type", ctype)
+	}
+	for k, v := range hdr {
+		r.Header.Set(k, v)
+	}
+	w := httptest.NewRecorder()
+	f.e.ServeHTTP(w, r)
+	return w
+}
+
+func (f *fixture) register(tb testing.TB, user, pw string) {
+	tb.Helper()
+	w := f.do("POST", "/register", "application/json", `{"username":"`+user+`","password":"`+pw+`"}`, nil)
+	if w.Code != http.StatusCreated {
+		tb.Fatalf("register %s: %d %s", user, w.Code, w.Body)
+	}
+}
+
+func errorOf(tb testing.TB, w *httptest.ResponseRecorder) string {
+	tb.Helper()
+	var body map[string]string
+	if err := json.Unmarshal(w.Body.Bytes(), &body); err != nil {
+		tb.Fatalf("body %q is not a JSON error: %v", w.Body, err)
+	}
+	return body["error"]
+}
+
+func basic(user, pw string) string {
+	return "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+pw))
+}
