@@ -22,7 +22,10 @@ var _ verify.BasicChecker = (*Service)(nil)
 // argon2 hash per request. The cache key is an HMAC of the name and the
 // password, so a wrong password never hits, and a hit is used only while
 // the account's stored hash is the one that was checked, so a password
-// change takes effect at once. Locks apply to cached credentials too.
+// change takes effect at once. The cache holds no identity: a hit answers
+// with the account as the store has it now, so a change of groups or name
+// data, or a deletion, takes effect at once on every replica. Locks apply
+// to cached credentials too.
 func (s *Service) CheckBasic(ctx context.Context, ip, username, pw string) (verify.Identity, bool, error) {
 	canon, err := CanonicalUsername(username)
 	if err != nil || len(pw) > password.MaxLength {
@@ -56,9 +59,8 @@ func (s *Service) CheckBasic(ctx context.Context, ip, username, pw string) (veri
 	default:
 		return verify.Identity{}, false, err
 	}
-	id := u.Identity()
-	s.basic.put(s.basic.key(canon, pw), basicEntry{id: id, hash: u.Hash, expires: s.now().Add(s.cfg.BasicCacheTTL)})
-	return id, true, nil
+	s.basic.put(s.basic.key(canon, pw), basicEntry{hash: u.Hash, expires: s.now().Add(s.cfg.BasicCacheTTL)})
+	return u.Identity(), true, nil
 }
 
 // cachedBasic answers from the cache when these exact credentials passed
@@ -75,12 +77,12 @@ func (s *Service) cachedBasic(ctx context.Context, canon, ip, pw string) (verify
 		s.basic.drop(key)
 		return verify.Identity{}, false
 	}
-	if s.cfg.Regulation.On() {
+	if s.cfg.Regulation.On() && !s.passesLock(ctx, canon, ip) {
 		// A lock set since (by failures elsewhere) holds for cached
 		// credentials too.
-		return e.id, s.passesLock(ctx, canon, ip)
+		return verify.Identity{}, false
 	}
-	return e.id, true
+	return u.Identity(), true
 }
 
 // passesLock reports whether an attempt for name from ip may go ahead now.
@@ -116,8 +118,7 @@ type basicCache struct {
 }
 
 type basicEntry struct {
-	id      verify.Identity
-	hash    string
+	hash    string // the stored hash the password was checked against
 	expires time.Time
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -94,5 +95,37 @@ func TestCheckBasicCacheHitsDoNotClearFailures(t *testing.T) {
 	}
 	if _, err := f.svc.SignIn(ctx, "203.0.113.5", "ci", "one more guess"); accounts.ErrorCode(err) != accounts.Locked {
 		t.Fatalf("after %d failures interleaved with cache hits: %v, want locked", testRegulation.MaxFailures, err)
+	}
+}
+
+// TestCheckBasicIdentityIsCurrent: cached Basic credentials answer with
+// the account as the store has it now. A groups change took effect for
+// tokens at once but not for cached Basic credentials, which kept
+// Remote-Groups: admins for up to AUTHGATE_BASIC_CACHE_TTL.
+func TestCheckBasicIdentityIsCurrent(t *testing.T) {
+	ctx := context.Background()
+	f := newService(t, nil)
+	if _, err := f.svc.AddUser(ctx, accounts.Registration{Username: "bob", Password: "correct horse battery", Email: "bob@example.com"}, []string{"admins"}); err != nil {
+		t.Fatal(err)
+	}
+	if id, ok, _ := f.svc.CheckBasic(ctx, "10.0.0.1", "bob", "correct horse battery"); !ok || strings.Join(id.Groups, ",") != "admins" {
+		t.Fatalf("first check: %+v %v", id, ok)
+	}
+	if err := f.svc.SetGroups(ctx, "bob", nil); err != nil {
+		t.Fatal(err)
+	}
+	checked := f.hasher.Checked()
+	id, ok, _ := f.svc.CheckBasic(ctx, "10.0.0.1", "bob", "correct horse battery")
+	if !ok || len(id.Groups) != 0 || id.Email != "bob@example.com" {
+		t.Fatalf("after the groups change: %+v %v, want no groups", id, ok)
+	}
+	if f.hasher.Checked() != checked {
+		t.Fatal("the cache was not used (the test must show the cache answers current data)")
+	}
+	if err := f.svc.DeleteUser(ctx, "bob"); err != nil {
+		t.Fatal(err)
+	}
+	if id, ok, _ := f.svc.CheckBasic(ctx, "10.0.0.1", "bob", "correct horse battery"); ok {
+		t.Fatalf("deleted account passed: %+v", id)
 	}
 }
