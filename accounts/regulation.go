@@ -34,12 +34,9 @@ func (r Regulation) On() bool { return r.MaxFailures > 0 }
 func (r Regulation) keys(name, ip string) []AttemptKey {
 	keys := make([]AttemptKey, 0, 2)
 	if name != "" {
-		keys = append(keys, AttemptKey{Key: "u:" + name, Limit: r.MaxFailures, Reset: true})
+		keys = append(keys, AttemptKey{Key: "u:" + name, Limit: r.MaxFailures})
 	}
 	if ip != "" {
-		// A right password clears the name's failures but not the
-		// address's: one valid account must not launder an attacker's
-		// guesses at others.
 		keys = append(keys, AttemptKey{Key: "i:" + ip, Limit: r.MaxFailuresPerIP})
 	}
 	return keys
@@ -48,8 +45,7 @@ func (r Regulation) keys(name, ip string) []AttemptKey {
 // AttemptKey is one counter an attempt is charged to.
 type AttemptKey struct {
 	Key   string
-	Limit int  // 0: counted, never locked
-	Reset bool // a successful attempt forgets this key's failures
+	Limit int // 0: counted, never locked
 }
 
 // Attempts keeps the counters of the regulation policy. An attempt is
@@ -64,11 +60,10 @@ type Attempts interface {
 	// is BusyWait. A store that cannot answer wraps ErrUnavailable.
 	Reserve(ctx context.Context, keys []AttemptKey, r Regulation, now time.Time) (wait time.Duration, err error)
 	// Settle ends a reserved attempt. A failure is counted, and locks each
-	// key it brings to its limit; a success forgets the failures of the
-	// keys marked Reset, unless attempts on that key were refused as busy
-	// in this window: then guesses are arriving in a burst, and the success
-	// is counted like a failure, so a right password among the burst
-	// cannot buy the attacker a fresh set of guesses.
+	// key it brings to its limit. A success only releases its reservation:
+	// it does not wipe the window's failures, or a right password among
+	// guesses sent at once would buy the sender a fresh set of guesses (and
+	// one valid account would launder an address's guesses at others).
 	Settle(ctx context.Context, keys []AttemptKey, r Regulation, now time.Time, failed bool) error
 }
 
@@ -94,7 +89,6 @@ type LocalAttempts struct {
 type attemptCount struct {
 	failures, inFlight int
 	windowStart        time.Time
-	contended          bool // an attempt was refused as busy in this window
 }
 
 var _ Attempts = (*LocalAttempts)(nil)
@@ -128,7 +122,6 @@ func (l *LocalAttempts) Reserve(_ context.Context, keys []AttemptKey, r Regulati
 	}
 	for _, k := range keys {
 		if c := l.count(k.Key, r, now, false); c != nil && k.Limit > 0 && c.failures+c.inFlight >= k.Limit {
-			c.contended = true
 			return BusyWait, nil
 		}
 	}
@@ -144,17 +137,14 @@ func (l *LocalAttempts) Settle(_ context.Context, keys []AttemptKey, r Regulatio
 	for _, k := range keys {
 		c := l.count(k.Key, r, now, true)
 		c.inFlight = max(0, c.inFlight-1)
-		switch {
-		case failed || k.Reset && c.contended:
+		if failed {
 			c.failures++
 			if k.Limit > 0 && c.failures >= k.Limit {
 				l.locks.Add(k.Key, now.Add(r.BanTime))
-				c.failures, c.windowStart, c.contended = 0, now, false
+				c.failures, c.windowStart = 0, now
 			}
-		case k.Reset:
-			c.failures = 0
 		}
-		if c.failures == 0 && c.inFlight == 0 && !c.contended {
+		if c.failures == 0 && c.inFlight == 0 {
 			l.counts.Remove(k.Key)
 		}
 	}
@@ -173,7 +163,7 @@ func (l *LocalAttempts) count(key string, r Regulation, now time.Time, create bo
 		l.counts.Add(key, c)
 	}
 	if now.Sub(c.windowStart) > r.Window {
-		c.failures, c.windowStart, c.contended = 0, now, false
+		c.failures, c.windowStart = 0, now
 	}
 	return c
 }

@@ -18,8 +18,8 @@ import (
 // of the memory and bolt stores: a name locks after its failures whatever
 // address they came from; a spray of names locks the address it came from
 // and no other, so bogus names cannot lock out everyone (tinyauth
-// GHSA-9xhm-w3wj-xhqh, CVE-2026-77561); a success resets the name but not
-// the address; attempts in flight count.
+// GHSA-9xhm-w3wj-xhqh, CVE-2026-77561); a success clears no failures;
+// attempts in flight count.
 func TestLocalAttempts(t *testing.T) {
 	storetest.RunAttempts(t, func(t *testing.T, n int) []accounts.Attempts {
 		a := accounts.NewLocalAttempts(0)
@@ -41,7 +41,7 @@ func TestLocalAttemptsBoundedMemory(t *testing.T) {
 	r := accounts.Regulation{MaxFailures: 5, MaxFailuresPerIP: 0, Window: time.Hour, BanTime: time.Hour}
 	a := accounts.NewLocalAttempts(1000)
 	key := func(name string) []accounts.AttemptKey {
-		return []accounts.AttemptKey{{Key: "u:" + name, Limit: r.MaxFailures, Reset: true}}
+		return []accounts.AttemptKey{{Key: "u:" + name, Limit: r.MaxFailures}}
 	}
 	failOnce := func(name string) {
 		if w, _ := a.Reserve(ctx, key(name), r, now); w == 0 {

@@ -140,6 +140,9 @@ func (s *Service) newUser(ctx context.Context, r Registration) (User, error) {
 	if err != nil {
 		return User{}, err
 	}
+	if err := CheckNewUsername(canon); err != nil {
+		return User{}, err
+	}
 	if err := password.Check(r.Password); err != nil {
 		return User{}, invalid(err)
 	}

@@ -72,47 +72,77 @@ func TestSignInLockout(t *testing.T) {
 // TestSignInGuessesSentAtOnce: the lock cannot be beaten by sending the
 // guesses together. Attempts are counted before the password is checked,
 // so of 50 wrong guesses and the right password released at once, at most
-// MaxFailures passwords are ever checked and the rest are refused as
-// locked; the right password is never let through after the limit.
+// MaxFailures wrong passwords are ever checked (the right one may be
+// checked too, once), and every other request is refused as locked. On the
+// old code 30 wrong guesses sent at once were all checked, and the right
+// password after them still passed.
 func TestSignInGuessesSentAtOnce(t *testing.T) {
 	ctx := context.Background()
 	reg := accounts.Regulation{MaxFailures: 5, MaxFailuresPerIP: 1000, Window: 10 * time.Minute, BanTime: 15 * time.Minute}
-	f := newService(t, func(c *accounts.Config) { c.Regulation = reg })
-	if _, err := f.svc.Register(ctx, accounts.Registration{Username: "alice", Password: "correct horse battery"}); err != nil {
-		t.Fatal(err)
+	for round := range 20 {
+		f := newService(t, func(c *accounts.Config) { c.Regulation = reg })
+		if _, err := f.svc.Register(ctx, accounts.Registration{Username: "alice", Password: "correct horse battery"}); err != nil {
+			t.Fatal(err)
+		}
+		before := f.hasher.Checked()
+		var ok, bad, locked atomic.Int32
+		start := make(chan struct{})
+		var wg sync.WaitGroup
+		for i := range 51 {
+			wg.Go(func() {
+				pw := "wrong guess " + strconv.Itoa(i)
+				if i == round {
+					pw = "correct horse battery"
+				}
+				<-start
+				_, err := f.svc.SignIn(ctx, "198.51.100."+strconv.Itoa(i%200), "alice", pw)
+				switch {
+				case err == nil:
+					ok.Add(1)
+				case errors.Is(err, accounts.ErrBadCredentials):
+					bad.Add(1)
+				case accounts.ErrorCode(err) == accounts.Locked:
+					locked.Add(1)
+				default:
+					t.Error(err)
+				}
+			})
+		}
+		close(start)
+		wg.Wait()
+		checked := f.hasher.Checked() - before
+		if bad.Load() > int32(reg.MaxFailures) || ok.Load() > 1 || uint64(ok.Load()+bad.Load()) != checked || ok.Load()+bad.Load()+locked.Load() != 51 {
+			t.Fatalf("round %d: %d passwords checked: ok %d, wrong %d, locked %d (at most %d wrong may be checked)", round, checked, ok.Load(), bad.Load(), locked.Load(), reg.MaxFailures)
+		}
+		if bad.Load() < int32(reg.MaxFailures) {
+			continue // the right password took one of the checks
+		}
+		if _, err := f.svc.SignIn(ctx, "203.0.113.1", "alice", "correct horse battery"); accounts.ErrorCode(err) != accounts.Locked {
+			t.Fatalf("round %d: after %d failures the right password gets %v, want locked", round, bad.Load(), err)
+		}
 	}
+}
+
+// TestSignInAddressGuessesSentAtOnce: the same holds for the per-address
+// limit: 15 names guessed at once from one address with a limit of 3 get
+// at most 3 passwords checked.
+func TestSignInAddressGuessesSentAtOnce(t *testing.T) {
+	ctx := context.Background()
+	reg := accounts.Regulation{MaxFailures: 5, MaxFailuresPerIP: 3, Window: 10 * time.Minute, BanTime: 15 * time.Minute}
+	f := newService(t, func(c *accounts.Config) { c.Regulation = reg })
 	before := f.hasher.Checked()
-	var ok, bad, locked atomic.Int32
-	start := make(chan struct{})
 	var wg sync.WaitGroup
-	for i := range 51 {
+	start := make(chan struct{})
+	for i := range 15 {
 		wg.Go(func() {
-			pw := "wrong guess " + strconv.Itoa(i)
-			if i == 50 {
-				pw = "correct horse battery"
-			}
 			<-start
-			_, err := f.svc.SignIn(ctx, "198.51.100."+strconv.Itoa(i%200), "alice", pw)
-			switch {
-			case err == nil:
-				ok.Add(1)
-			case errors.Is(err, accounts.ErrBadCredentials):
-				bad.Add(1)
-			case accounts.ErrorCode(err) == accounts.Locked:
-				locked.Add(1)
-			default:
-				t.Error(err)
-			}
+			_, _ = f.svc.SignIn(ctx, "203.0.113.9", "user"+strconv.Itoa(i), "some guess")
 		})
 	}
 	close(start)
 	wg.Wait()
-	checked := f.hasher.Checked() - before
-	if checked > uint64(reg.MaxFailures) {
-		t.Fatalf("%d passwords checked for one name, limit %d (ok %d, wrong %d, locked %d)", checked, reg.MaxFailures, ok.Load(), bad.Load(), locked.Load())
-	}
-	if int(ok.Load()+bad.Load()) != int(checked) || int(locked.Load()) != 51-int(checked) {
-		t.Fatalf("answers: ok %d, wrong %d, locked %d for %d checks", ok.Load(), bad.Load(), locked.Load(), checked)
+	if n := f.hasher.Checked() - before; n > uint64(reg.MaxFailuresPerIP) {
+		t.Fatalf("%d passwords checked from one address, limit %d", n, reg.MaxFailuresPerIP)
 	}
 }
 

@@ -13,9 +13,8 @@ import (
 // for every replica together: wrong passwords spread over any number of
 // gates lock the name on all of them. Each key is one hash (f: failures in
 // the window, s: window start, p: attempts in flight, l: locked until, in
-// Unix milliseconds, c: 1 when an attempt was refused as busy in the
-// window), changed only by the two scripts below, each one atomic step;
-// they keep the rules of accounts.LocalAttempts. The clock is the caller's (replicas are NTP-synchronised;
+// Unix milliseconds), changed only by the two scripts below, each one
+// atomic step; they keep the rules of accounts.LocalAttempts. The clock is the caller's (replicas are NTP-synchronised;
 // the window is minutes long).
 type Attempts struct {
 	rdb    redis.UniversalClient
@@ -50,10 +49,7 @@ for i, k in ipairs(KEYS) do
     local v = redis.call('HMGET', k, 'f', 's', 'p')
     local f, s, p = tonumber(v[1] or '0'), tonumber(v[2] or '0'), tonumber(v[3] or '0')
     if now - s > window then f = 0 end
-    if f + p >= limit then
-      redis.call('HSET', k, 'c', 1)
-      return busy
-    end
+    if f + p >= limit then return busy end
   end
 end
 for _, k in ipairs(KEYS) do
@@ -62,26 +58,23 @@ for _, k in ipairs(KEYS) do
 end
 return 0`
 
-// settleLua: ARGV = now, window, ban, failed (1/0), then per key its limit
-// and whether a success resets it.
+// settleLua: ARGV = now, window, ban, failed (1/0), then one limit per key.
 const settleLua = `
 local now, window, ban, failed = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4] == '1'
 for i, k in ipairs(KEYS) do
-  local limit, reset = tonumber(ARGV[3 + 2 * i]), ARGV[4 + 2 * i] == '1'
+  local limit = tonumber(ARGV[4 + i])
   if redis.call('HINCRBY', k, 'p', -1) < 0 then redis.call('HSET', k, 'p', 0) end
-  local v = redis.call('HMGET', k, 'f', 's', 'c')
-  local f, s, c = tonumber(v[1] or '0'), tonumber(v[2] or '0'), v[3] == '1'
-  if now - s > window then f, s, c = 0, now, false end
-  if failed or (reset and c) then
+  local v = redis.call('HMGET', k, 'f', 's')
+  local f, s = tonumber(v[1] or '0'), tonumber(v[2] or '0')
+  if now - s > window then f, s = 0, now end
+  if failed then
     f = f + 1
     if limit > 0 and f >= limit then
       redis.call('HSET', k, 'l', now + ban)
-      f, s, c = 0, now, false
+      f, s = 0, now
     end
-  elseif reset then
-    f = 0
   end
-  redis.call('HSET', k, 'f', f, 's', s, 'c', c and 1 or 0)
+  redis.call('HSET', k, 'f', f, 's', s)
   local ttl = window * 2
   if ban * 2 > ttl then ttl = ban * 2 end
   redis.call('PEXPIRE', k, ttl)
@@ -111,7 +104,7 @@ func (a *Attempts) Reserve(ctx context.Context, keys []accounts.AttemptKey, r ac
 func (a *Attempts) Settle(ctx context.Context, keys []accounts.AttemptKey, r accounts.Regulation, now time.Time, failed bool) error {
 	args := []any{now.UnixMilli(), r.Window.Milliseconds(), r.BanTime.Milliseconds(), flag(failed)}
 	for _, k := range keys {
-		args = append(args, k.Limit, flag(k.Reset))
+		args = append(args, k.Limit)
 	}
 	return unavailable(a.settle.Run(ctx, a.rdb, a.keys(keys), args...).Err())
 }

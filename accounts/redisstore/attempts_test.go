@@ -36,7 +36,7 @@ func TestRedisAttemptsUnavailable(t *testing.T) {
 	srv := redistest.Start(t)
 	ctx := context.Background()
 	a := openStore(t, srv.URL(), redisstore.Options{}).Attempts()
-	keys := []accounts.AttemptKey{{Key: "u:alice", Limit: 5, Reset: true}, {Key: "i:192.0.2.1", Limit: 20}}
+	keys := []accounts.AttemptKey{{Key: "u:alice", Limit: 5}, {Key: "i:192.0.2.1", Limit: 20}}
 	now := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
 	if w, err := a.Reserve(ctx, keys, accounts.DefaultRegulation, now); w != 0 || err != nil {
 		t.Fatalf("Reserve with Redis up: wait %v, err %v", w, err)
