@@ -5,8 +5,19 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/authgate/authgate/accounts"
 	"github.com/authgate/authgate/verify"
 )
+
+// requireSameSite refuses a state-changing request from another site. Every
+// request the session cookie authenticates goes through it, whatever its
+// content type: the cookie is sent with a cross-site post of any kind.
+func (h *Handler) requireSameSite(r *http.Request, what string) error {
+	if h.sameSite(r) {
+		return nil
+	}
+	return accounts.Errorf(accounts.Forbidden, "This %s was sent from another site and was refused.", what)
+}
 
 // sameSite decides whether a form post comes from a page we trust. Browsers
 // send Origin on every POST and Sec-Fetch-Site on all modern versions; a

@@ -127,19 +127,14 @@ func (h *Handler) registerForm(c echo.Context) error {
 	if !h.svc.RegistrationOpen() {
 		return h.pageError(c, page, accounts.Errorf(accounts.Forbidden, "Registration is closed."), nil)
 	}
-	if !h.sameSite(r) {
-		return h.pageError(c, page, errCrossSite("sign-up"), nil)
+	if err := h.requireSameSite(r, "sign-up form"); err != nil {
+		return h.pageError(c, page, err, nil)
 	}
 	u, err := h.svc.Register(r.Context(), accounts.Registration{Username: get("username"), Password: get("password"), Email: get("email")})
 	if err != nil {
 		return h.pageError(c, page, err, sentence)
 	}
 	return h.finishFormLogin(c, u, get("rd"))
-}
-
-// errCrossSite refuses a form posted from another site.
-func errCrossSite(form string) error {
-	return accounts.Errorf(accounts.Forbidden, "This %s form was sent from another site and was refused.", form)
 }
 
 // pageError shows err on the page with the status the table gives it,
@@ -185,10 +180,12 @@ func (h *Handler) Login(c echo.Context) error {
 	}
 	r := c.Request()
 	page := pageData{Username: in.username, RD: h.safeRD(in.rd)}
-	if in.form && !h.sameSite(r) {
+	if in.form {
 		// A cross-site form post could sign a victim into the attacker's
 		// account (login CSRF); it gets no cookie.
-		return h.pageError(c, pageData{}, errCrossSite("sign-in"), nil)
+		if err := h.requireSameSite(r, "sign-in form"); err != nil {
+			return h.pageError(c, pageData{}, err, nil)
+		}
 	}
 	u, err := h.svc.SignIn(r.Context(), c.RealIP(), in.username, in.password)
 	if err != nil {
@@ -258,13 +255,23 @@ func readLogin(r *http.Request) (loginInput, error) {
 func (h *Handler) Logout(c echo.Context) error {
 	r := c.Request()
 	form := mediaType(r) == ctForm
-	if form && !h.sameSite(r) {
-		return h.pageError(c, pageData{}, errCrossSite("sign-out"), nil)
-	}
 	token, isBearer := verify.BearerToken(r.Header)
 	if !isBearer || token == "" {
-		if ck, err := r.Cookie(h.cfg.Cookie.Name); err == nil {
-			token = ck.Value
+		token = h.cookie(r)
+		if token != "" || form {
+			// The cookie travels with a post from any site, whatever its
+			// content type (a text/plain or multipart body needs no
+			// preflight): only a same-origin request may end the session.
+			what := "sign-out request"
+			if form {
+				what = "sign-out form"
+			}
+			if err := h.requireSameSite(r, what); err != nil {
+				if form {
+					return h.pageError(c, pageData{}, err, nil)
+				}
+				return err
+			}
 		}
 	}
 	if err := h.svc.EndSession(r.Context(), token); err != nil {
@@ -283,6 +290,14 @@ func (h *Handler) Logout(c echo.Context) error {
 		return c.Redirect(http.StatusSeeOther, target)
 	}
 	return c.NoContent(http.StatusNoContent)
+}
+
+// cookie is the session cookie's value, or "".
+func (h *Handler) cookie(r *http.Request) string {
+	if ck, err := r.Cookie(h.cfg.Cookie.Name); err == nil {
+		return ck.Value
+	}
+	return ""
 }
 
 func (h *Handler) sessionCookie(token string, expires time.Time) *http.Cookie {

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"log/slog"
@@ -115,4 +116,26 @@ func errorOf(tb testing.TB, w *httptest.ResponseRecorder) string {
 
 func basic(user, pw string) string {
 	return "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+pw))
+}
+
+// login signs in over the JSON API and returns the token.
+func (f *fixture) login(tb testing.TB, user, pw string) string {
+	tb.Helper()
+	w := f.do("POST", "/login", "application/json", `{"username":"`+user+`","password":"`+pw+`"}`, nil)
+	var resp tokenResponse
+	if err := json.Unmarshal(w.Body.Bytes(), &resp); err != nil || resp.AccessToken == "" {
+		tb.Fatalf("login %s: %d %s", user, w.Code, w.Body)
+	}
+	return resp.AccessToken
+}
+
+// live reports whether the token's session is live in the store.
+func (f *fixture) live(tb testing.TB, tok string) bool {
+	tb.Helper()
+	id, err := f.tokens.SessionOf(tok)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ok, _ := f.store.SessionLive(context.Background(), id, "alice")
+	return ok
 }
