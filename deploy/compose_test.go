@@ -2,6 +2,7 @@ package deploy
 
 import (
 	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -27,7 +28,15 @@ type composeFile struct {
 		Secrets     []string          `yaml:"secrets"`
 		Labels      []string          `yaml:"labels"`
 		ReadOnly    bool              `yaml:"read_only"`
+		Networks    yaml.Node         `yaml:"networks"`
 	} `yaml:"services"`
+	Networks map[string]struct {
+		IPAM struct {
+			Config []struct {
+				Subnet string `yaml:"subnet"`
+			} `yaml:"config"`
+		} `yaml:"ipam"`
+	} `yaml:"networks"`
 	Secrets map[string]struct {
 		File string `yaml:"file"`
 	} `yaml:"secrets"`
@@ -49,6 +58,12 @@ func TestDockerCompose(t *testing.T) {
 			t.Fatalf("%s: no service %q", composePath, name)
 		}
 	}
+
+	// The gate trusts Traefik's fixed address and nothing else on the
+	// network: with the private ranges trusted (the old default) any
+	// container could send X-Forwarded-For and pick the address its
+	// failures are counted against.
+	checkComposeTrust(t, cf)
 
 	// Traefik's entry points: alias headers deleted, clients not trusted.
 	entryPoints := map[string]bool{}
@@ -174,4 +189,40 @@ func lower(ss []string) []string {
 		out[i] = strings.ToLower(s)
 	}
 	return out
+}
+
+func checkComposeTrust(t *testing.T, cf composeFile) {
+	t.Helper()
+	var traefikNets map[string]struct {
+		IPv4 string `yaml:"ipv4_address"`
+	}
+	traefikNode := cf.Services["traefik"].Networks
+	if err := traefikNode.Decode(&traefikNets); err != nil || len(traefikNets) != 1 {
+		t.Fatalf("traefik: want one network with a fixed ipv4_address: %v", err)
+	}
+	for name, n := range traefikNets {
+		addr, err := netip.ParseAddr(n.IPv4)
+		if err != nil {
+			t.Fatalf("traefik: ipv4_address %q: %v", n.IPv4, err)
+		}
+		nw, ok := cf.Networks[name]
+		if !ok || len(nw.IPAM.Config) != 1 {
+			t.Fatalf("network %s: want one ipam subnet", name)
+		}
+		subnet, err := netip.ParsePrefix(nw.IPAM.Config[0].Subnet)
+		if err != nil || !subnet.Contains(addr) {
+			t.Fatalf("traefik's %s is not in network %s's subnet %q", addr, name, nw.IPAM.Config[0].Subnet)
+		}
+		trusted := cf.Services["authgate"].Environment["AUTHGATE_TRUSTED_PROXIES"]
+		if trusted != addr.String()+"/32" {
+			t.Fatalf("authgate: AUTHGATE_TRUSTED_PROXIES=%q, want exactly Traefik's %s/32", trusted, addr)
+		}
+		for _, svc := range []string{"authgate", "whoami"} {
+			var nets []string
+			node := cf.Services[svc].Networks
+			if err := node.Decode(&nets); err != nil || !slices.Contains(nets, name) {
+				t.Fatalf("%s is not on network %s (%v)", svc, name, nets)
+			}
+		}
+	}
 }

@@ -3,11 +3,13 @@ package deploy
 import (
 	"fmt"
 	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"path"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -35,6 +37,7 @@ func TestKubernetesManifests(t *testing.T) {
 		t.Run("ports and probes", g.checkPortsAndProbes)
 	})
 	t.Run("PodDisruptionBudget", g.checkPDB)
+	t.Run("trusted proxies and NetworkPolicy authgate", g.checkTrust)
 	rd := checkRedisManifest(t, g.objs, g.dep.Metadata.Namespace, g.podLabels)
 	t.Run("Secret authgate-redis URL names the Redis Service", func(t *testing.T) {
 		g.checkDocumentedRedisURL(t, rd)
@@ -505,4 +508,67 @@ func (g *gateManifests) checkTraefikCRDs(t *testing.T) {
 	if routes < 3 {
 		t.Errorf("found %d protected IngressRoute routes, want the pages, the API and the admin one", routes)
 	}
+}
+
+// checkTrust: the Deployment names the proxies it trusts (the default is
+// loopback only, and trusting the private ranges by default let any pod
+// pick the address its failures are counted against), and a NetworkPolicy
+// admits only the ingress controllers' namespaces to the gate's pods, so
+// no other pod can send forwarded headers from inside that range.
+func (g *gateManifests) checkTrust(t *testing.T) {
+	trusted, ok := g.env["AUTHGATE_TRUSTED_PROXIES"]
+	if !ok {
+		t.Fatal("AUTHGATE_TRUSTED_PROXIES is not set: the default (loopback) would ignore the ingress controller's forwarded headers")
+	}
+	for _, p := range strings.Split(trusted, ",") {
+		pre, err := netip.ParsePrefix(strings.TrimSpace(p))
+		if err != nil || pre.Bits() < 8 {
+			t.Errorf("AUTHGATE_TRUSTED_PROXIES entry %q: want a pod range, not %v", p, err)
+		}
+	}
+	var found bool
+	for _, o := range g.objs {
+		if o.Kind != "NetworkPolicy" || o.Metadata.Namespace != g.dep.Metadata.Namespace {
+			continue
+		}
+		var np k8sNetworkPolicySpec
+		specOf(t, o, &np)
+		if !np.PodSelector.selects(t, g.podLabels) {
+			continue
+		}
+		found = true
+		if !slices.Contains(np.PolicyTypes, "Ingress") {
+			t.Errorf("NetworkPolicy %s: policyTypes %v without Ingress", o.Metadata.Name, np.PolicyTypes)
+		}
+		if len(np.Ingress) == 0 {
+			t.Errorf("NetworkPolicy %s: no ingress rule: the gate would be unreachable", o.Metadata.Name)
+		}
+		for i, rule := range np.Ingress {
+			if len(rule.From) == 0 {
+				t.Errorf("NetworkPolicy %s: ingress rule %d has no from: every pod may reach the gate", o.Metadata.Name, i+1)
+			}
+			for _, peer := range rule.From {
+				if peer.NamespaceSelector == nil || peer.IPBlock != nil || peer.PodSelector != nil ||
+					len(peer.NamespaceSelector.MatchLabels) == 0 && len(peer.NamespaceSelector.MatchExpressions) == 0 {
+					t.Errorf("NetworkPolicy %s: ingress rule %d must admit named namespaces only", o.Metadata.Name, i+1)
+				}
+			}
+			for _, p := range rule.Ports {
+				if g.c.port(p.Port) != g.c.port(g.listenPortNumber(t)) {
+					t.Errorf("NetworkPolicy %s: port %v is not the gate's %s", o.Metadata.Name, p.Port, g.listenPort)
+				}
+			}
+		}
+	}
+	if !found {
+		t.Fatal("no NetworkPolicy selects the gate's pods: any pod can reach it and send forwarded headers")
+	}
+}
+
+func (g *gateManifests) listenPortNumber(t *testing.T) int {
+	n, err := strconv.Atoi(g.listenPort)
+	if err != nil {
+		t.Fatalf("AUTHGATE_LISTEN port %q", g.listenPort)
+	}
+	return n
 }

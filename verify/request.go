@@ -16,11 +16,11 @@ type TrustedProxies struct {
 	prefixes []netip.Prefix
 }
 
-// DefaultTrustedProxies are loopback and the private ranges: where a
-// reverse proxy in front of the gate normally sits.
-var DefaultTrustedProxies = []string{
-	"127.0.0.0/8", "::1/128", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7",
-}
+// DefaultTrustedProxies is loopback only: a proxy on the same machine.
+// Trusting the private ranges by default let any pod or container on the
+// network send X-Forwarded-For and pick the address its failures are
+// counted against; a deployment lists its proxies' addresses instead.
+var DefaultTrustedProxies = []string{"127.0.0.0/8", "::1/128"}
 
 // ParseTrustedProxies reads CIDR prefixes or single addresses.
 func ParseTrustedProxies(list []string) (*TrustedProxies, error) {
@@ -81,6 +81,62 @@ func (t *TrustedProxies) Peer(r *http.Request) bool {
 		return false
 	}
 	return t.Contains(ap.Addr())
+}
+
+// ClientIP is the address a request comes from, for rate limits and logs.
+// From an untrusted peer it is the peer itself. From a trusted proxy it is
+// read from X-Forwarded-For, right to left, skipping trusted addresses (the
+// first untrusted one is the client; a client's own entries sit further
+// left and are never reached), else from X-Real-IP, which proxies such as
+// nginx send instead, else the peer. An entry that is not an address stops
+// the walk at the peer: nothing after it can be believed.
+func (t *TrustedProxies) ClientIP(r *http.Request) string {
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil {
+		host, _, _ := strings.Cut(r.RemoteAddr, ":")
+		return host
+	}
+	peer := ap.Addr().Unmap()
+	if !t.Contains(peer) {
+		return peer.String()
+	}
+	if xff := r.Header["X-Forwarded-For"]; len(xff) > 0 {
+		hops := strings.Split(strings.Join(xff, ","), ",")
+		for i := len(hops) - 1; i >= 0; i-- {
+			a, ok := parseIP(hops[i])
+			if !ok {
+				return peer.String()
+			}
+			if !t.Contains(a) || i == 0 {
+				return a.String()
+			}
+		}
+	}
+	if a, ok := parseIP(first(r.Header, "X-Real-Ip")); ok {
+		return a.String()
+	}
+	return peer.String()
+}
+
+// parseIP reads an address as forwarding headers write it ("192.0.2.1",
+// "2001:db8::1", "[2001:db8::1]").
+func parseIP(s string) (netip.Addr, bool) {
+	s = strings.TrimSpace(s)
+	s = strings.TrimSuffix(strings.TrimPrefix(s, "["), "]")
+	a, err := netip.ParseAddr(s)
+	if err != nil || a.Zone() != "" {
+		return netip.Addr{}, false
+	}
+	return a.Unmap(), true
+}
+
+// String lists the ranges as configuration writes them.
+func (t *TrustedProxies) String() string {
+	parts := make([]string, len(t.prefixes))
+	for i, p := range t.prefixes {
+		parts[i] = p.String()
+	}
+	return strings.Join(parts, ",")
 }
 
 // Caller tells which forward-auth dialect described the original request.

@@ -151,3 +151,53 @@ func TestBearerToken(t *testing.T) {
 		}
 	}
 }
+
+// TestClientIP: the address failures are counted against. X-Real-IP was
+// documented as trusted but never read, so behind a proxy that sends only
+// X-Real-IP every client shared the proxy's counter and twenty failures
+// from anyone locked everyone out.
+func TestClientIP(t *testing.T) {
+	trusted, err := ParseTrustedProxies([]string{"127.0.0.0/8", "10.0.0.0/8"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, peer string
+		hdr        map[string][]string
+		want       string
+	}{
+		{"untrusted peer, headers ignored", "198.51.100.7:4000", map[string][]string{"X-Forwarded-For": {"203.0.113.1"}, "X-Real-Ip": {"203.0.113.2"}}, "198.51.100.7"},
+		{"trusted peer, no headers", "127.0.0.1:4000", nil, "127.0.0.1"},
+		{"X-Real-IP alone", "127.0.0.1:4000", map[string][]string{"X-Real-Ip": {"203.0.113.2"}}, "203.0.113.2"},
+		{"X-Real-IP in brackets", "127.0.0.1:4000", map[string][]string{"X-Real-Ip": {"[2001:db8::2]"}}, "2001:db8::2"},
+		{"X-Forwarded-For wins over X-Real-IP", "127.0.0.1:4000", map[string][]string{"X-Forwarded-For": {"203.0.113.1"}, "X-Real-Ip": {"203.0.113.2"}}, "203.0.113.1"},
+		{"client's own entries are never reached", "127.0.0.1:4000", map[string][]string{"X-Forwarded-For": {"1.2.3.4, 203.0.113.1, 10.0.0.5"}}, "203.0.113.1"},
+		{"several header lines", "127.0.0.1:4000", map[string][]string{"X-Forwarded-For": {"1.2.3.4", "203.0.113.1"}}, "203.0.113.1"},
+		{"every hop trusted", "127.0.0.1:4000", map[string][]string{"X-Forwarded-For": {"10.0.0.9, 10.0.0.5"}}, "10.0.0.9"},
+		{"garbage stops at the peer", "127.0.0.1:4000", map[string][]string{"X-Forwarded-For": {"203.0.113.1, nonsense"}}, "127.0.0.1"},
+		{"garbage X-Real-IP", "127.0.0.1:4000", map[string][]string{"X-Real-Ip": {"nonsense"}}, "127.0.0.1"},
+		{"IPv4-mapped peer", "[::ffff:127.0.0.1]:4000", map[string][]string{"X-Real-Ip": {"203.0.113.2"}}, "203.0.113.2"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := httptest.NewRequest("GET", "/", nil)
+			r.RemoteAddr = tc.peer
+			for k, v := range tc.hdr {
+				r.Header[k] = v
+			}
+			if got := trusted.ClientIP(r); got != tc.want {
+				t.Fatalf("ClientIP = %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestDefaultTrustedProxiesLoopbackOnly: by default only a proxy on the
+// same machine is believed; a pod or container on a private network is not.
+func TestDefaultTrustedProxiesLoopbackOnly(t *testing.T) {
+	trusted, _ := ParseTrustedProxies(DefaultTrustedProxies)
+	for addr, want := range map[string]bool{"127.0.0.1": true, "::1": true, "10.1.2.3": false, "172.17.0.2": false, "192.168.1.10": false, "fd00::1": false} {
+		if got := trusted.Contains(netip.MustParseAddr(addr)); got != want {
+			t.Errorf("default trusts %s: %v, want %v", addr, got, want)
+		}
+	}
+}

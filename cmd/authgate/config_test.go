@@ -2,7 +2,10 @@ package main
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/hex"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -18,8 +21,11 @@ func TestConfigDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	if cfg.Listen != ":8080" || cfg.Issuer != "authgate" || cfg.SessionTTL != 24*time.Hour ||
-		cfg.CookieName != "authgate_session" || !cfg.CookieSecure || cfg.Registration != "open" ||
-		cfg.Argon2MemoryKiB != 19456 || cfg.Argon2Time != 2 || cfg.Argon2Parallelism != 1 || len(cfg.TrustedProxies) != 6 {
+		cfg.CookieName != "authgate_session" || !cfg.CookieSecure || !bool(cfg.Registration) ||
+		cfg.Argon2MemoryKiB != 19456 || cfg.Argon2Time != 2 || cfg.Argon2Parallelism != 1 || cfg.TrustedProxies.String() != "127.0.0.0/8,::1/128" ||
+		cfg.MaxFailures != 5 || cfg.MaxFailuresPerIP != 20 || cfg.FailureWindow != 10*time.Minute || cfg.BanTime != 15*time.Minute ||
+		cfg.TokenCacheSize != 100000 || cfg.BasicCacheTTL != time.Minute || cfg.RedisGrace != 30*time.Second ||
+		cfg.LogLevel != slog.LevelInfo || cfg.LogFormat != "text" || cfg.Title != "authgate" || cfg.BodyLimit != 65536 || cfg.MaxHeaderBytes != 16384 {
 		t.Fatalf("defaults: %+v", cfg)
 	}
 }
@@ -76,6 +82,55 @@ func TestConfigErrorsNameTheVariable(t *testing.T) {
 				t.Fatalf("error %q echoes a secret", err)
 			}
 		})
+	}
+}
+
+// TestConfigParsedOnce: every value arrives in the type its package takes,
+// normalised once; an explicit empty value keeps the default.
+func TestConfigParsedOnce(t *testing.T) {
+	cfg, err := loadConfig([]string{
+		"AUTHGATE_COOKIE_DOMAIN=.Example.COM", "AUTHGATE_REGISTRATION=closed", "AUTHGATE_TRUSTED_PROXIES=10.1.0.0/16, 192.0.2.7",
+		"AUTHGATE_LOG_LEVEL=debug", "AUTHGATE_SECRET_PREVIOUS=" + goodSecret + "," + goodSecret[1:] + "x", "AUTHGATE_TITLE=",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.CookieDomain != "example.com" || bool(cfg.Registration) || cfg.LogLevel != slog.LevelDebug || cfg.Title != "authgate" {
+		t.Fatalf("parsed: %+v", cfg)
+	}
+	if p := cfg.TrustedProxies.Prefixes(); len(p) != 2 || p[1].String() != "192.0.2.7/32" {
+		t.Fatalf("trusted proxies %v", p)
+	}
+	if len(cfg.SecretPrevious) != 2 || string(cfg.SecretPrevious[0]) != goodSecret {
+		t.Fatalf("previous secrets: %d", len(cfg.SecretPrevious))
+	}
+	// Parsing twice gives the same: nothing is normalised in place later.
+	again, _ := loadConfig([]string{"AUTHGATE_COOKIE_DOMAIN=.Example.COM"})
+	if again.CookieDomain != cfg.CookieDomain {
+		t.Fatalf("cookie domain %q then %q", cfg.CookieDomain, again.CookieDomain)
+	}
+}
+
+// TestConfigLogsNoSecret: the whole configuration logged through either
+// slog handler shows no key, whatever the encoding.
+func TestConfigLogsNoSecret(t *testing.T) {
+	prev := "Q2w9E4r7T1y8U3i6O5p0A2s4D6f8G1h3"
+	cfg, err := loadConfig([]string{"AUTHGATE_SECRET=" + goodSecret, "AUTHGATE_SECRET_PREVIOUS=" + prev})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, format := range []string{"text", "json"} {
+		var buf strings.Builder
+		c := cfg
+		c.LogFormat = logFormat(format)
+		newLogger(c, &buf).Info("configuration", "config", cfg)
+		for _, s := range []string{goodSecret, prev} {
+			for _, form := range []string{s, hex.EncodeToString([]byte(s)), base64.StdEncoding.EncodeToString([]byte(s))} {
+				if strings.Contains(buf.String(), form) {
+					t.Fatalf("%s log shows a secret:\n%s", format, buf.String())
+				}
+			}
+		}
 	}
 }
 

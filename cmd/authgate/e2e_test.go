@@ -1,158 +1,22 @@
 package main
 
 import (
-	"bufio"
+	"context"
 	"encoding/base64"
 	"encoding/json"
-	"fmt"
+	"errors"
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 )
-
-var (
-	buildOnce sync.Once
-	binPath   string
-	buildErr  error
-)
-
-// binary builds cmd/authgate once per test run: the end-to-end tests run
-// the real program, not a handler in the test process.
-func binary(tb testing.TB) string {
-	tb.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "authgate-e2e-")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		binPath = filepath.Join(dir, "authgate")
-		out, err := exec.Command("go", "build", "-race", "-o", binPath, ".").CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		tb.Fatal(buildErr)
-	}
-	return binPath
-}
-
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if binPath != "" {
-		_ = os.RemoveAll(filepath.Dir(binPath))
-	}
-	os.Exit(code)
-}
-
-type gate struct {
-	cmd  *exec.Cmd
-	base string
-	logs *strings.Builder
-	mu   *sync.Mutex
-	done chan error
-}
-
-var listenRE = regexp.MustCompile(`msg="authgate listening" addr=(\S+)`)
-
-// startGate runs the binary on a free loopback port and waits until it
-// listens. It is killed when the test ends.
-func startGate(tb testing.TB, env ...string) *gate {
-	tb.Helper()
-	cmd := gateCommand(tb, env...)
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		tb.Fatal(err)
-	}
-	g := &gate{cmd: cmd, logs: &strings.Builder{}, mu: &sync.Mutex{}, done: make(chan error, 1)}
-	addr := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			line := sc.Text()
-			g.mu.Lock()
-			g.logs.WriteString(line + "\n")
-			g.mu.Unlock()
-			if m := listenRE.FindStringSubmatch(line); m != nil {
-				addr <- m[1]
-			}
-		}
-		g.done <- cmd.Wait()
-	}()
-	tb.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		if tb.Failed() {
-			tb.Logf("gate logs:\n%s", g.Logs())
-		}
-	})
-	select {
-	case a := <-addr:
-		g.base = "http://" + a
-	case err := <-g.done:
-		tb.Fatalf("gate exited: %v\n%s", err, g.Logs())
-	case <-time.After(30 * time.Second):
-		tb.Fatalf("gate did not start\n%s", g.Logs())
-	}
-	return g
-}
-
-// gateCommand is the binary with test-friendly defaults (cheap argon2, any
-// free port) under env.
-func gateCommand(tb testing.TB, env ...string) *exec.Cmd {
-	cmd := exec.Command(binary(tb))
-	cmd.Env = append([]string{
-		"PATH=" + os.Getenv("PATH"),
-		"AUTHGATE_LISTEN=127.0.0.1:0",
-		"AUTHGATE_ARGON2_MEMORY=1024", "AUTHGATE_ARGON2_TIME=1",
-		"AUTHGATE_COOKIE_SECURE=false",
-	}, env...)
-	return cmd
-}
-
-func (g *gate) Logs() string {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return g.logs.String()
-}
-
-var noRedirect = &http.Client{
-	Timeout:       30 * time.Second,
-	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-}
-
-func (g *gate) do(tb testing.TB, method, path, ctype, body string, hdr map[string]string) (*http.Response, string) {
-	tb.Helper()
-	req, err := http.NewRequest(method, g.base+path, strings.NewReader(body))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	if ctype != "" {
-		req.Header.Set("Content-Type", ctype)
-	}
-	for k, v := range hdr {
-		req.Header.Set(k, v)
-	}
-	resp, err := noRedirect.Do(req)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp, string(b)
-}
 
 func TestEndToEnd(t *testing.T) {
 	g := startGate(t, "AUTHGATE_SECRET="+goodSecret, "AUTHGATE_LOGIN_URL=https://auth.example.com/login", "AUTHGATE_COOKIE_DOMAIN=example.com")
@@ -233,7 +97,7 @@ func TestRestartEndsSessions(t *testing.T) {
 }
 
 func TestUsersFileAndHashPassword(t *testing.T) {
-	cmd := exec.Command(binary(t), "hash-password")
+	cmd := exec.Command(buildBinary(t, ".", "-race"), "hash-password")
 	cmd.Env = []string{"AUTHGATE_ARGON2_MEMORY=1024", "AUTHGATE_ARGON2_TIME=1"}
 	cmd.Stdin = strings.NewReader("static password 1\n")
 	out, err := cmd.Output()
@@ -268,7 +132,7 @@ func TestUsersFileAndHashPassword(t *testing.T) {
 
 	// No password on stdin is an error, and a password is never taken
 	// from the command line.
-	cmd = exec.Command(binary(t), "hash-password")
+	cmd = exec.Command(buildBinary(t, ".", "-race"), "hash-password")
 	cmd.Stdin = strings.NewReader("")
 	if err := cmd.Run(); err == nil {
 		t.Fatal("hash-password without input succeeded")
@@ -303,18 +167,35 @@ func TestLimits(t *testing.T) {
 
 // TestGracefulShutdown sends SIGTERM while a slow login (expensive argon2
 // parameters) is in flight: the login still completes and the process exits
-// cleanly.
+// cleanly. The login is sent with "Expect: 100-continue" and its body held
+// back: the server answers 100 Continue only when the handler starts
+// reading the body, so the request is known to be in the handler when the
+// signal goes; the body follows once the gate has logged that it is
+// shutting down.
 func TestGracefulShutdown(t *testing.T) {
 	g := startGate(t, "AUTHGATE_ARGON2_MEMORY=65536", "AUTHGATE_ARGON2_TIME=8")
 	resp, body := g.do(t, "POST", "/register", "application/json", `{"username":"slow","password":"correct horse battery"}`, nil)
 	if resp.StatusCode != 201 {
 		t.Fatalf("register: %d %s", resp.StatusCode, body)
 	}
+
+	loginBody := `{"username":"slow","password":"correct horse battery"}`
+	bodyR, bodyW := io.Pipe()
+	inHandler := make(chan struct{})
+	trace := &httptrace.ClientTrace{Got100Continue: func() { close(inHandler) }}
+	req, err := http.NewRequestWithContext(httptrace.WithClientTrace(context.Background(), trace), "POST", g.base+"/login", bodyR)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.ContentLength = int64(len(loginBody))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Expect", "100-continue")
+	// The transport must wait for the 100 however long the server takes.
+	client := &http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{ExpectContinueTimeout: time.Minute}}
+	defer client.CloseIdleConnections()
 	result := make(chan int, 1)
 	go func() {
-		req, _ := http.NewRequest("POST", g.base+"/login", strings.NewReader(`{"username":"slow","password":"correct horse battery"}`))
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := noRedirect.Do(req)
+		resp, err := client.Do(req)
 		if err != nil {
 			result <- -1
 			return
@@ -322,17 +203,35 @@ func TestGracefulShutdown(t *testing.T) {
 		resp.Body.Close()
 		result <- resp.StatusCode
 	}()
-	time.Sleep(50 * time.Millisecond) // let the request reach the handler
+
+	select {
+	case <-inHandler:
+	case code := <-result:
+		t.Fatalf("login answered %d before its body was read", code)
+	case <-time.After(20 * time.Second):
+		t.Fatal("no 100 Continue: the login never reached the handler")
+	}
 	if err := g.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
+	eventually(t, 10*time.Second, "the gate to start shutting down", func() error {
+		if !strings.Contains(g.Logs(), "shutting down; finishing in-flight requests") {
+			return errors.New("no shutdown line in its log yet")
+		}
+		return nil
+	})
+	if _, err := io.WriteString(bodyW, loginBody); err != nil {
+		t.Fatalf("sending the login body after SIGTERM: %v", err)
+	}
+	_ = bodyW.Close()
+
 	if code := <-result; code != 200 {
 		t.Fatalf("in-flight login during shutdown: %d", code)
 	}
 	select {
-	case err := <-g.done:
-		if err != nil {
-			t.Fatalf("exit: %v\n%s", err, g.Logs())
+	case <-g.exited:
+		if g.exitErr != nil {
+			t.Fatalf("exit: %v\n%s", g.exitErr, g.Logs())
 		}
 	case <-time.After(20 * time.Second):
 		t.Fatal("did not exit after SIGTERM")

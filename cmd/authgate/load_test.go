@@ -19,7 +19,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"runtime"
 	"slices"
@@ -73,8 +72,9 @@ func BenchmarkHTTPLoad(b *testing.B) {
 	}
 	pin := loadPinning(b)
 
-	dir := b.TempDir()
-	gateBin, bareBin := loadBuild(b, dir)
+	// Both as shipped: no -race, -trimpath.
+	gateBin := buildBinary(b, ".", "-trimpath")
+	bareBin := buildBinary(b, "./testdata/bareecho", "-trimpath")
 
 	// The gate under test, on one core. Default argon2 (there is a single
 	// registration); logs at warn, so that nothing is logged per request.
@@ -531,39 +531,36 @@ func loadStartGate(b *testing.B, name string, prefix []string, bin string, env [
 	addr := loadFreeAddr(b)
 	s := loadStart(b, name, prefix, bin, nil, append(env, "AUTHGATE_LISTEN="+addr))
 	s.base = "http://" + addr
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	eventually(b, 30*time.Second, name+" to answer /healthz", func() error {
 		resp, err := http.Get(s.base + "/healthz")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				return s
+				return nil
 			}
+			err = fmt.Errorf("/healthz: %d", resp.StatusCode)
 		}
 		if s.exited() {
-			b.Fatalf("%s exited at start:\n%s", name, s.output())
+			return stopWaiting(fmt.Errorf("%s exited at start:\n%s", name, s.output()))
 		}
-		if time.Now().After(deadline) {
-			b.Fatalf("%s did not answer /healthz within 30s:\n%s", name, s.output())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return fmt.Errorf("%v\n%s", err, s.output())
+	})
+	return s
 }
 
 func loadStartBare(b *testing.B, prefix []string, bin string) *loadServer {
 	addr := loadFreeAddr(b)
 	s := loadStart(b, "bareecho", prefix, bin, []string{addr}, []string{"GOMAXPROCS=1"})
 	s.base = "http://" + addr
-	deadline := time.Now().Add(30 * time.Second)
-	for !strings.Contains(s.output(), "listening ") {
-		if s.exited() {
-			b.Fatalf("bareecho exited at start:\n%s", s.output())
+	eventually(b, 30*time.Second, "bareecho to listen", func() error {
+		switch {
+		case strings.Contains(s.output(), "listening "):
+			return nil
+		case s.exited():
+			return stopWaiting(fmt.Errorf("bareecho exited at start:\n%s", s.output()))
 		}
-		if time.Now().After(deadline) {
-			b.Fatalf("bareecho did not start within 30s:\n%s", s.output())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return fmt.Errorf("no \"listening\" line yet:\n%s", s.output())
+	})
 	return s
 }
 
@@ -604,20 +601,6 @@ func (s *loadServer) signUp(b *testing.B, name string) (token, cookie string) {
 		}
 	}
 	return tok.AccessToken, cookie
-}
-
-// loadBuild builds the gate as shipped (no -race, -trimpath) and bareecho.
-func loadBuild(b *testing.B, dir string) (gate, bare string) {
-	gate, bare = filepath.Join(dir, "authgate"), filepath.Join(dir, "bareecho")
-	for _, args := range [][]string{
-		{"build", "-trimpath", "-o", gate, "."},
-		{"build", "-trimpath", "-o", bare, "./testdata/bareecho"},
-	} {
-		if out, err := exec.Command("go", args...).CombinedOutput(); err != nil {
-			b.Fatalf("go %s: %v\n%s", strings.Join(args, " "), err, out)
-		}
-	}
-	return gate, bare
 }
 
 func loadFreeAddr(b *testing.B) string {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"net"
 	"net/http"
 	"strconv"
 
@@ -20,9 +19,10 @@ func (s *server) routes() http.Handler {
 	// Every error of every route becomes {"error": "..."} through the one
 	// table of accounts/web.
 	e.HTTPErrorHandler = web.ErrorHandler(s.log)
-	// c.RealIP() reads X-Forwarded-For only from trusted proxies; a
-	// client cannot pick the address its failures are counted against.
-	e.IPExtractor = echo.ExtractIPFromXFFHeader(s.trustOptions()...)
+	// c.RealIP() reads X-Forwarded-For, then X-Real-IP, only from trusted
+	// proxies; a client cannot pick the address its failures are counted
+	// against.
+	e.IPExtractor = s.cfg.TrustedProxies.ClientIP
 
 	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{DisableStackAll: true, LogErrorFunc: s.logPanic}))
 	e.Use(middleware.BodyLimit(strconv.FormatInt(s.cfg.BodyLimit, 10) + "B"))
@@ -53,15 +53,4 @@ func (s *server) ready(c echo.Context) error {
 func (s *server) logPanic(c echo.Context, err error, stack []byte) error {
 	s.log.Error("panic recovered", "path", c.Path(), "err", err, "stack", string(stack))
 	return err
-}
-
-// trustOptions turns AUTHGATE_TRUSTED_PROXIES into Echo's trust options,
-// switching off Echo's own defaults (which trust every private address).
-func (s *server) trustOptions() []echo.TrustOption {
-	opts := []echo.TrustOption{echo.TrustLoopback(false), echo.TrustLinkLocal(false), echo.TrustPrivateNet(false)}
-	for _, p := range s.cfg.TrustedProxies.Prefixes() {
-		bits := p.Addr().BitLen()
-		opts = append(opts, echo.TrustIPRange(&net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), bits)}))
-	}
-	return opts
 }

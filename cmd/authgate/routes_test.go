@@ -112,7 +112,7 @@ func TestSecurityHeadersOnPages(t *testing.T) {
 	if w.Header().Get("X-Frame-Options") != "DENY" || w.Header().Get("Cache-Control") != "no-store" {
 		t.Errorf("headers %v", w.Header())
 	}
-	r = httptest.NewRequest("GET", "/assets/web/style.css", nil)
+	r = httptest.NewRequest("GET", "/assets/style.css", nil)
 	w = httptest.NewRecorder()
 	s.handler.ServeHTTP(w, r)
 	if w.Code != 200 || !strings.HasPrefix(w.Header().Get("Content-Type"), "text/css") {

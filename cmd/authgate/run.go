@@ -247,6 +247,7 @@ func (s *server) warn(staticUsers int) {
 		s.log.Info("failed sign-ins are counted in Redis: AUTHGATE_MAX_FAILURES holds for every replica together")
 	}
 	s.log.Info("authgate configured", "store", s.kind, "registration", s.cfg.Registration.String(),
+		"trusted_proxies", s.cfg.TrustedProxies.String(),
 		"static_users", staticUsers, "redirect_domains", strings.Join(s.cfg.redirectDomains(), ","), "session_ttl", s.cfg.SessionTTL.String())
 }
 

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -48,4 +50,13 @@ func TestUsersCommand(t *testing.T) {
 			t.Fatalf("%s: a hash or password in the output: %q", st.name, out)
 		}
 	}
+}
+
+// cli runs "authgate args..." in-process, as an operator would.
+func cli(tb testing.TB, stdin string, env []string, args ...string) (string, error) {
+	tb.Helper()
+	var out, errOut bytes.Buffer
+	env = append([]string{"AUTHGATE_ARGON2_MEMORY=1024", "AUTHGATE_ARGON2_TIME=1"}, env...)
+	err := run(context.Background(), args, env, strings.NewReader(stdin), &out, &errOut)
+	return out.String(), err
 }
