@@ -1,11 +1,13 @@
 package deploy
 
 import (
+	"encoding/base64"
 	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -51,6 +53,34 @@ func TestNginx(t *testing.T) {
 	})
 	runScenarios(t, s)
 	t.Logf("nginx scenarios took %s in all", time.Since(start).Round(time.Millisecond))
+}
+
+// TestNginxLockedBasicClient: a client locked out after wrong Basic
+// passwords gets 401 with Retry-After through nginx, not the 500 nginx
+// makes of any other status from auth_request (a 429 became an error page).
+func TestNginxLockedBasicClient(t *testing.T) {
+	t.Parallel()
+	n := startNginx(t, []string{"AUTHGATE_MAX_FAILURES=2", "AUTHGATE_MAX_FAILURES_PER_IP=100"})
+	s := n.stack
+	basic := func(pw string) map[string]string {
+		return map[string]string{"Authorization": "Basic " + base64.StdEncoding.EncodeToString([]byte(bob.name+":"+pw))}
+	}
+	if r := s.do(t, http.MethodGet, s.app+"/api/items", "", basic(bob.password)); r.status != http.StatusOK || r.seen == nil || r.seen.Header.Get("Remote-User") != bob.name {
+		t.Fatalf("right Basic password: %d", r.status)
+	}
+	for i := range 2 {
+		if r := s.do(t, http.MethodGet, s.app+"/api/items", "", basic("wrong password")); r.status != http.StatusUnauthorized {
+			t.Fatalf("wrong password %d: %d", i+1, r.status)
+		}
+	}
+	r := s.do(t, http.MethodGet, s.app+"/api/items", "", basic(bob.password))
+	ra, err := strconv.Atoi(r.header.Get("Retry-After"))
+	if r.status != http.StatusUnauthorized || err != nil || ra < 800 || ra > 900 || r.seen != nil {
+		t.Fatalf("locked client through nginx: %d Retry-After %q, want 401 with about 900", r.status, r.header.Get("Retry-After"))
+	}
+	if r := s.do(t, http.MethodGet, s.app+"/api/items", "", nil); r.header.Get("Retry-After") != "" {
+		t.Fatalf("Retry-After on an answer without a lock: %q", r.header.Get("Retry-After"))
+	}
 }
 
 // nginxStack is the shipped nginx config running in front of the real gate.

@@ -162,6 +162,25 @@ func TestVerifyBasic(t *testing.T) {
 	if ra, _ := strconv.Atoi(w.Header().Get("Retry-After")); ra < 90 || ra > 91 {
 		t.Fatalf("Retry-After = %q", w.Header().Get("Retry-After"))
 	}
+	// nginx and ingress-nginx (X-Original-URL) turn a 429 into a 500: they
+	// get 401 with the same Retry-After; Traefik and Caddy keep the 429.
+	for _, tc := range []struct {
+		name string
+		hdr  map[string]string
+		want int
+	}{
+		{"nginx", map[string]string{"X-Original-URL": "https://app.example.com/api/x"}, http.StatusUnauthorized},
+		{"traefik", map[string]string{"X-Forwarded-Uri": "/api/x", "X-Forwarded-Host": "app.example.com", "X-Forwarded-Proto": "https"}, http.StatusTooManyRequests},
+	} {
+		hdr := basic("ci", "right password")
+		for k, v := range tc.hdr {
+			hdr[k] = v
+		}
+		w := f.do("GET", "/verify", hdr)
+		if w.Code != tc.want || w.Header().Get("Remote-User") != "" || w.Header().Get("Retry-After") == "" {
+			t.Fatalf("locked behind %s: %d Retry-After %q, want %d", tc.name, w.Code, w.Header().Get("Retry-After"), tc.want)
+		}
+	}
 	// Without a checker, Basic is simply not a credential.
 	g := newFixture(t, nil)
 	if w := g.do("GET", "/verify", basic("ci", "right password")); w.Code != 401 {

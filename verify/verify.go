@@ -149,8 +149,7 @@ func (v *Verifier) Handle(c echo.Context) (err error) {
 	if err != nil {
 		var locked *LockedError
 		if errors.As(err, &locked) {
-			c.Response().Header()["Retry-After"] = []string{RetryAfter(locked.RetryAfter)}
-			return c.JSONBlob(http.StatusTooManyRequests, bodyTooMany)
+			return v.tooMany(c, r, locked)
 		}
 		return v.unauthorized(c, r)
 	}
@@ -295,6 +294,20 @@ func (v *Verifier) policy(rawQuery string) policy {
 		}
 	}
 	return p
+}
+
+// tooMany answers Basic credentials of a locked name or address: 429 with
+// Retry-After. nginx's auth_request (and ingress-nginx) turns any answer
+// but 2xx, 401 and 403 into a 500, so callers of that dialect get 401 with
+// the same Retry-After, which the shipped nginx config passes on.
+func (v *Verifier) tooMany(c echo.Context, r *http.Request, locked *LockedError) error {
+	h := c.Response().Header()
+	h["Retry-After"] = []string{RetryAfter(locked.RetryAfter)}
+	if OriginalRequest(r, v.cfg.Trusted.Peer(r)).Caller == CallerOriginalURL {
+		h["Www-Authenticate"] = v.wwwAuth
+		return c.JSONBlob(http.StatusUnauthorized, bodyTooMany)
+	}
+	return c.JSONBlob(http.StatusTooManyRequests, bodyTooMany)
 }
 
 // unauthorized answers a request without valid credentials: 302 to the
