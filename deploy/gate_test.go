@@ -2,6 +2,7 @@ package deploy
 
 import (
 	"bytes"
+	"errors"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
@@ -131,6 +132,14 @@ func startGate(tb testing.TB, cfg gateConfig) *process {
 		probes = []string{"/healthz"}
 	}
 	p := startProcess(tb, "authgate-"+cfg.addr, env, authgateBinary(tb))
+	// Its own log line first: a probe alone could be answered by another
+	// server that took the port.
+	waitUntil(tb, p, "authgate listening", 10*time.Second, func() error {
+		if !strings.Contains(p.logTail(1<<16), "authgate listening") {
+			return errors.New("not listening yet")
+		}
+		return nil
+	})
 	for _, probe := range probes {
 		waitUntil(tb, p, probe, 10*time.Second, func() error {
 			resp, err := http.Get("http://" + cfg.addr + probe)

@@ -12,6 +12,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"github.com/authgate/authgate/accounts/redistest"
 	"io"
 	"math/big"
 	"net"
@@ -155,14 +156,11 @@ func waitUntil(tb testing.TB, p *process, what string, timeout time.Duration, re
 }
 
 // freePort returns a loopback TCP port that was free a moment ago.
+// freePort is a loopback port for a server about to start (see
+// redistest.FreePort for why it is not the kernel's choice).
 func freePort(tb testing.TB) int {
 	tb.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return redistest.FreePort(tb)
 }
 
 func tcpReady(addr string) func() error {

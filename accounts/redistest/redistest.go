@@ -7,6 +7,7 @@ package redistest
 import (
 	"bufio"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os/exec"
 	"strconv"
@@ -30,7 +31,7 @@ type Server struct {
 // Start runs redis-server and waits until it answers.
 func Start(tb testing.TB) *Server {
 	tb.Helper()
-	s := &Server{tb: tb, dir: tb.TempDir(), port: freePort(tb)}
+	s := &Server{tb: tb, dir: tb.TempDir(), port: FreePort(tb)}
 	s.start()
 	tb.Cleanup(s.Stop)
 	return s
@@ -40,7 +41,7 @@ func Start(tb testing.TB) *Server {
 // as production Redis runs: Restart keeps the data.
 func StartPersistent(tb testing.TB) *Server {
 	tb.Helper()
-	s := &Server{tb: tb, dir: tb.TempDir(), port: freePort(tb), aof: true}
+	s := &Server{tb: tb, dir: tb.TempDir(), port: FreePort(tb), aof: true}
 	s.start()
 	tb.Cleanup(s.Stop)
 	return s
@@ -116,14 +117,24 @@ func (s *Server) Restart() {
 	s.start()
 }
 
-func freePort(tb testing.TB) int {
+// FreePort returns a loopback port nothing listens on, for a server a test
+// is about to start. It is drawn below the kernel's ephemeral range
+// (32768 and up on Linux): a port the kernel handed out and took back
+// (listen on :0, close) is soon handed to an outgoing connection or
+// another test's :0, and the server then fails to bind, or a probe reaches
+// someone else's server.
+func FreePort(tb testing.TB) int {
 	tb.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
+	for range 100 {
+		port := 20000 + rand.IntN(12000)
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err == nil {
+			l.Close()
+			return port
+		}
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	tb.Fatal("no free loopback port between 20000 and 32000")
+	return 0
 }
 
 // String helps in failure messages.
