@@ -2,9 +2,9 @@ package deploy
 
 import (
 	"bytes"
-	"errors"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
