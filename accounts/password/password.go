@@ -279,3 +279,25 @@ func (p Params) Check() error {
 	}
 	return nil
 }
+
+// Describe says what an encoded hash costs, for people ("bcrypt cost 10",
+// "argon2id m=19456 t=2 p=1"), and whether it costs what new hashes with
+// p cost. A login's time tells whether an account exists when the two
+// differ: unknown names are checked against a hash with p.
+func Describe(encoded string, p Params) (desc string, same bool) {
+	switch {
+	case strings.HasPrefix(encoded, "$argon2id$"):
+		a, err := parseArgon2id(encoded)
+		if err != nil {
+			return "unreadable argon2id", false
+		}
+		return fmt.Sprintf("argon2id m=%d t=%d p=%d", a.p.MemoryKiB, a.p.Time, a.p.Threads), a.p == p
+	case strings.HasPrefix(encoded, "$2a$"), strings.HasPrefix(encoded, "$2b$"), strings.HasPrefix(encoded, "$2y$"):
+		cost, err := bcrypt.Cost([]byte(encoded))
+		if err != nil {
+			return "unreadable bcrypt", false
+		}
+		return fmt.Sprintf("bcrypt cost %d", cost), false
+	}
+	return "unknown kind", false
+}

@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -152,6 +154,7 @@ func newServer(ctx context.Context, cfg Config, log *slog.Logger) (*server, erro
 	}
 	s.handler = s.routes()
 	s.warn(len(static))
+	s.warnTiming(static, hasher.Params())
 	return s, nil
 }
 
@@ -249,6 +252,24 @@ func (s *server) warn(staticUsers int) {
 	s.log.Info("authgate configured", "store", s.kind, "registration", s.cfg.Registration.String(),
 		"trusted_proxies", s.cfg.TrustedProxies.String(),
 		"static_users", staticUsers, "redirect_domains", strings.Join(s.cfg.redirectDomains(), ","), "session_ttl", s.cfg.SessionTTL.String())
+}
+
+// warnTiming names the users-file accounts whose hash costs differently
+// from the hash unknown names are checked against (argon2id with the
+// configured parameters): a login's time tells whether they exist. A
+// bcrypt cost-10 account takes about 70 ms, the default argon2id 25 ms, a
+// bcrypt cost-5 one 2 ms, with byte-identical answers.
+func (s *server) warnTiming(static map[string]accounts.User, p password.Params) {
+	var odd []string
+	for _, name := range slices.Sorted(maps.Keys(static)) {
+		if desc, same := password.Describe(static[name].Hash, p); !same {
+			odd = append(odd, name+" ("+desc+")")
+		}
+	}
+	if len(odd) > 0 {
+		s.log.Warn("AUTHGATE_USERS_FILE: these accounts' hashes cost differently from the argon2id that unknown names are checked against, so the time a login takes tells whether they exist; rehash them with `authgate hash-password`",
+			"accounts", strings.Join(odd, ", "), "default", fmt.Sprintf("argon2id m=%d t=%d p=%d", p.MemoryKiB, p.Time, p.Threads))
+	}
 }
 
 func (s *server) serve(ctx context.Context, ln net.Listener) error {
