@@ -91,31 +91,48 @@ func (t *TrustedProxies) Peer(r *http.Request) bool {
 // nginx send instead, else the peer. An entry that is not an address stops
 // the walk at the peer: nothing after it can be believed.
 func (t *TrustedProxies) ClientIP(r *http.Request) string {
+	if a := t.ClientAddr(r); a.IsValid() {
+		return a.String()
+	}
+	host, _, _ := strings.Cut(r.RemoteAddr, ":")
+	return host
+}
+
+// ClientAddr is ClientIP as an address, without allocating; the zero Addr
+// when the peer's own address cannot be read.
+func (t *TrustedProxies) ClientAddr(r *http.Request) netip.Addr {
 	ap, err := netip.ParseAddrPort(r.RemoteAddr)
 	if err != nil {
-		host, _, _ := strings.Cut(r.RemoteAddr, ":")
-		return host
+		return netip.Addr{}
 	}
 	peer := ap.Addr().Unmap()
 	if !t.Contains(peer) {
-		return peer.String()
+		return peer
 	}
 	if xff := r.Header["X-Forwarded-For"]; len(xff) > 0 {
-		hops := strings.Split(strings.Join(xff, ","), ",")
-		for i := len(hops) - 1; i >= 0; i-- {
-			a, ok := parseIP(hops[i])
-			if !ok {
-				return peer.String()
-			}
-			if !t.Contains(a) || i == 0 {
-				return a.String()
+		for line := len(xff) - 1; line >= 0; line-- {
+			hops := xff[line]
+			for hops != "" {
+				var hop string
+				if i := strings.LastIndexByte(hops, ','); i >= 0 {
+					hops, hop = hops[:i], hops[i+1:]
+				} else {
+					hops, hop = "", hops
+				}
+				a, ok := parseIP(hop)
+				if !ok {
+					return peer
+				}
+				if !t.Contains(a) || line == 0 && hops == "" {
+					return a
+				}
 			}
 		}
 	}
 	if a, ok := parseIP(first(r.Header, "X-Real-Ip")); ok {
-		return a.String()
+		return a
 	}
-	return peer.String()
+	return peer
 }
 
 // parseIP reads an address as forwarding headers write it ("192.0.2.1",
@@ -206,15 +223,15 @@ func OriginalRequest(r *http.Request, trusted bool) Original {
 		if o.Method == "" {
 			o.Method = r.Method
 		}
-		if o.Scheme == "" || o.Host == "" {
+		if (o.Scheme == "" || o.Host == "") && xou != "" {
 			// The shipped nginx config and ingress-nginx also send a full
 			// X-Original-URL; use it to fill what X-Forwarded-* left out.
-			if u, err := url.Parse(xou); err == nil && xou != "" {
+			if sch, host, _, ok := splitURL(xou); ok {
 				if o.Scheme == "" {
-					o.Scheme = scheme(u.Scheme)
+					o.Scheme = sch
 				}
 				if o.Host == "" {
-					o.Host = u.Host
+					o.Host = host
 				}
 			}
 		}
@@ -225,16 +242,45 @@ func OriginalRequest(r *http.Request, trusted bool) Original {
 		if o.Method == "" {
 			o.Method = r.Method
 		}
-		u, err := url.Parse(xou)
-		if err != nil || u.Host == "" {
-			return o
+		if sch, host, uri, ok := splitURL(xou); ok && host != "" {
+			o.Scheme, o.Host, o.URI = sch, host, uri
 		}
-		o.Scheme = scheme(u.Scheme)
-		o.Host = u.Host
-		o.URI = u.RequestURI()
 		return o
 	}
 	return Original{Method: r.Method, Caller: CallerUnknown}
+}
+
+// splitURL reads an absolute URL as X-Original-URL carries it. The plain
+// shape nginx sends ("https://host[:port]/path?query") is cut without
+// allocating, on /verify's hot path; anything else goes through url.Parse.
+// uri is the path and query, without a fragment.
+func splitURL(s string) (sch, host, uri string, ok bool) {
+	for _, p := range [...]string{"https://", "http://"} {
+		if len(s) < len(p) || !strings.EqualFold(s[:len(p)], p) {
+			continue
+		}
+		rest := s[len(p):]
+		end := strings.IndexAny(rest, "/?#")
+		if end < 0 {
+			end = len(rest)
+		}
+		host, uri = rest[:end], rest[end:]
+		if host == "" || strings.ContainsAny(host, "@\\%") || strings.ContainsAny(uri, " \\") {
+			break // not the plain shape: let the parser decide
+		}
+		if i := strings.IndexByte(uri, '#'); i >= 0 {
+			uri = uri[:i]
+		}
+		if uri == "" || uri[0] == '?' {
+			uri = "/" + uri
+		}
+		return p[:len(p)-3], host, uri, true
+	}
+	u, err := url.Parse(s)
+	if err != nil {
+		return "", "", "", false
+	}
+	return scheme(u.Scheme), u.Host, u.RequestURI(), true
 }
 
 // first returns the first value of a canonical header key without the

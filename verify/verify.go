@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+
+	"github.com/authgate/authgate/verify/rules"
 )
 
 // SessionChecker answers "is this session still live?". It is the only
@@ -85,6 +87,9 @@ type Config struct {
 	// TokenCacheSize bounds how many verified tokens are remembered; zero
 	// or negative: no cache, every token is verified in full.
 	TokenCacheSize int
+	// Rules holds the access rules in force (AUTHGATE_RULES_FILE); nil,
+	// or empty: every request must be signed in.
+	Rules *rules.Holder
 }
 
 // Verifier serves /verify.
@@ -145,6 +150,18 @@ func (v *Verifier) Handle(c echo.Context) (err error) {
 		}
 	}()
 
+	if v.cfg.Rules != nil {
+		if set := v.cfg.Rules.Load(); set != nil {
+			return v.ruled(c, r, set)
+		}
+	}
+	return v.signedIn(c, r, nil)
+}
+
+// signedIn answers a request that must carry valid credentials: then the
+// deciding rule's groups and users (when a rule decided) and the verify
+// URL's own rules must hold.
+func (v *Verifier) signedIn(c echo.Context, r *http.Request, rule *rules.Rule) error {
 	tok, id, err := v.authenticate(c, r)
 	if err != nil {
 		var locked *LockedError
@@ -152,6 +169,9 @@ func (v *Verifier) Handle(c echo.Context) (err error) {
 			return v.tooMany(c, r, locked)
 		}
 		return v.unauthorized(c, r)
+	}
+	if rule != nil && !(rules.Decision{Rule: rule}).Permits(id.User, id.Groups) {
+		return c.JSONBlob(http.StatusForbidden, bodyForbidden)
 	}
 	if r.URL.RawQuery != "" {
 		if !v.policy(r.URL.RawQuery).allows(id) {
@@ -164,9 +184,62 @@ func (v *Verifier) Handle(c echo.Context) (err error) {
 	} else {
 		hv = identityHeader(id) // Basic credentials
 	}
+	v.setIdentity(c, hv)
+	return c.NoContent(http.StatusOK)
+}
+
+func (v *Verifier) setIdentity(c echo.Context, hv [4][]string) {
 	h := c.Response().Header()
 	h[HeaderUser], h[HeaderEmail], h[HeaderName], h[HeaderGroups] = hv[0], hv[1], hv[2], hv[3]
-	return c.NoContent(http.StatusOK)
+}
+
+// anonymous are the identity headers of an allowed request without
+// credentials: all present, all empty, so a proxy that copies them still
+// overwrites whatever the client sent.
+var anonymous = identityHeader(Identity{})
+
+// ruled applies the access rules, then, for an authenticated decision, the
+// usual checks. The verify URL's own rules still apply after an allow and
+// can only narrow it: a location whose verify URL names groups needs a
+// signed-in member whatever the file says.
+func (v *Verifier) ruled(c echo.Context, r *http.Request, set *rules.Set) error {
+	d := set.Decide(v.ruleRequest(r))
+	if v.log.Enabled(r.Context(), slog.LevelDebug) {
+		v.log.Debug("verify: decision", "rule", d.RuleName(), "action", d.Action.String())
+	}
+	switch d.Action {
+	case rules.Deny:
+		return c.JSONBlob(http.StatusForbidden, bodyForbidden)
+	case rules.Allow:
+		if r.URL.RawQuery != "" {
+			return v.signedIn(c, r, nil)
+		}
+		hv := anonymous
+		if tok, id, err := v.authenticate(c, r); err == nil {
+			if hv = identityHeader(id); tok != nil {
+				hv = tok.header
+			}
+		}
+		v.setIdentity(c, hv)
+		return c.NoContent(http.StatusOK)
+	}
+	return v.signedIn(c, r, d.Rule)
+}
+
+// ruleRequest describes the original request for the rules: the same
+// headers, from the same trusted proxies, as OriginalRequest reads.
+func (v *Verifier) ruleRequest(r *http.Request) rules.Request {
+	trusted := v.cfg.Trusted.Peer(r)
+	req := rules.Request{Client: v.cfg.Trusted.ClientAddr(r)}
+	if !trusted {
+		return req
+	}
+	o := OriginalRequest(r, true)
+	if o.Caller == CallerUnknown || o.Host == "" {
+		return req
+	}
+	req.Known, req.Host, req.Path, req.Method = true, o.Host, o.URI, o.Method
+	return req
 }
 
 // errUnauthenticated covers every reason credentials are missing or bad;

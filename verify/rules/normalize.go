@@ -1,0 +1,188 @@
+package rules
+
+import "strings"
+
+// NormalizePath returns the path a rule is matched against: the query and
+// fragment dropped, percent-escapes of unreserved characters decoded (and
+// the hex of the others upper-cased), "." and ".." segments resolved,
+// repeated slashes collapsed. safe is false when the path cannot be read
+// one way only: an encoded "/" or "\", a raw "\", a NUL, a bad escape, or
+// ".." above the root. Such a path never matches a rule that allows; it
+// is matched against the other rules in both readings (see Reading).
+func NormalizePath(raw string) (path string, safe bool) {
+	raw = cutQuery(raw)
+	if raw == "" || raw[0] != '/' {
+		raw = "/" + raw
+	}
+	if isClean(raw) {
+		return raw, true // the usual case: no allocation
+	}
+	return normalize(raw, false)
+}
+
+// Reading is how a backend that decodes everything reads an unsafe path:
+// every escape decoded, "\" taken for "/", then resolved. A rule that
+// protects a path (authenticated, deny) must match that reading too, or
+// "/admin%2fx" would escape "/admin/*".
+func Reading(raw string) string {
+	raw = cutQuery(raw)
+	if raw == "" || raw[0] != '/' {
+		raw = "/" + raw
+	}
+	p, _ := normalize(raw, true)
+	return p
+}
+
+func cutQuery(s string) string {
+	if i := strings.IndexAny(s, "?#"); i >= 0 {
+		return s[:i]
+	}
+	return s
+}
+
+// isClean reports whether p needs no normalisation at all.
+func isClean(p string) bool {
+	for i := 0; i < len(p); i++ {
+		switch p[i] {
+		case '%', '\\', 0:
+			return false
+		case '/':
+			if i+1 < len(p) && p[i+1] == '/' {
+				return false
+			}
+			if i+1 < len(p) && p[i+1] == '.' {
+				// "/." or "/.." as a whole segment
+				rest := p[i+1:]
+				if rest == "." || rest == ".." || strings.HasPrefix(rest, "./") || strings.HasPrefix(rest, "../") {
+					return false
+				}
+			}
+		}
+	}
+	return true
+}
+
+func unreserved(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '.' || c == '_' || c == '~'
+}
+
+func unhex(c byte) (byte, bool) {
+	switch {
+	case c >= '0' && c <= '9':
+		return c - '0', true
+	case c >= 'a' && c <= 'f':
+		return c - 'a' + 10, true
+	case c >= 'A' && c <= 'F':
+		return c - 'A' + 10, true
+	}
+	return 0, false
+}
+
+// normalize decodes and resolves p. With all, every escape is decoded and
+// "\" is a "/" (the reading of a lenient backend).
+func normalize(p string, all bool) (string, bool) {
+	safe := true
+	var b strings.Builder
+	b.Grow(len(p))
+	for i := 0; i < len(p); i++ {
+		c := p[i]
+		switch {
+		case c == 0:
+			safe = false
+			if all {
+				continue
+			}
+			b.WriteString("%00")
+		case c == '\\':
+			safe = false
+			if all {
+				b.WriteByte('/')
+			} else {
+				b.WriteString("%5C")
+			}
+		case c == '%':
+			if i+2 >= len(p) {
+				safe = false
+				b.WriteByte('%')
+				continue
+			}
+			hi, ok1 := unhex(p[i+1])
+			lo, ok2 := unhex(p[i+2])
+			if !ok1 || !ok2 {
+				safe = false
+				b.WriteByte('%')
+				continue
+			}
+			d := hi<<4 | lo
+			i += 2
+			switch {
+			case d == '/' || d == '\\' || d == 0:
+				safe = false
+				if all && d != 0 {
+					b.WriteByte('/')
+				} else if !all {
+					b.WriteByte('%')
+					b.WriteByte("0123456789ABCDEF"[d>>4])
+					b.WriteByte("0123456789ABCDEF"[d&15])
+				}
+			case unreserved(d) || all:
+				b.WriteByte(d)
+			default:
+				b.WriteByte('%')
+				b.WriteByte("0123456789ABCDEF"[d>>4])
+				b.WriteByte("0123456789ABCDEF"[d&15])
+			}
+		default:
+			b.WriteByte(c)
+		}
+	}
+	out, above := resolve(b.String())
+	return out, safe && !above
+}
+
+// resolve collapses repeated slashes and resolves "." and ".." segments;
+// above reports a ".." that tried to climb over the root.
+func resolve(p string) (string, bool) {
+	segs := strings.Split(p, "/")
+	out := make([]string, 0, len(segs))
+	above := false
+	for _, s := range segs {
+		switch s {
+		case "", ".":
+		case "..":
+			if len(out) == 0 {
+				above = true
+				continue
+			}
+			out = out[:len(out)-1]
+		default:
+			out = append(out, s)
+		}
+	}
+	res := "/" + strings.Join(out, "/")
+	if len(out) > 0 {
+		if last := segs[len(segs)-1]; last == "" || last == "." || last == ".." {
+			res += "/" // "/a/b/" and "/a/b/." keep saying "a directory"
+		}
+	}
+	return res, above
+}
+
+// NormalizeHost returns a host as rules compare it: lower case, without a
+// port and a trailing dot.
+func NormalizeHost(h string) string {
+	if strings.HasPrefix(h, "[") {
+		if i := strings.IndexByte(h, ']'); i > 0 {
+			h = h[1:i]
+		}
+	} else if i := strings.LastIndexByte(h, ':'); i >= 0 && strings.IndexByte(h, ':') == i {
+		h = h[:i]
+	}
+	h = strings.TrimSuffix(h, ".")
+	for i := 0; i < len(h); i++ {
+		if c := h[i]; c >= 'A' && c <= 'Z' {
+			return strings.ToLower(h)
+		}
+	}
+	return h
+}

@@ -1,0 +1,339 @@
+// Package rules owns the access rules file (AUTHGATE_RULES_FILE): its
+// format and strict loading, the matching of the original request's host,
+// path, method and client address, and the one evaluator that both /verify
+// and "authgate rules explain" use. The first matching rule decides; none
+// matching, the default does. groups and users are requirements of an
+// authenticated rule, never match criteria, so a rule's place in the file
+// is the only thing that decides which rule applies.
+//
+// A Set is immutable once loaded and safe for concurrent use; a reload
+// builds a new one and swaps it in whole (Holder), so no request sees a
+// half-loaded set. It imports nothing of authgate.
+package rules
+
+import (
+	"net/netip"
+	"strings"
+	"sync/atomic"
+)
+
+// Action is what a rule (or the default) decides.
+type Action uint8
+
+const (
+	// Authenticated requires valid credentials, then the rule's groups
+	// and users.
+	Authenticated Action = iota
+	// Allow lets anyone through.
+	Allow
+	// Deny refuses everyone.
+	Deny
+)
+
+func (a Action) String() string {
+	switch a {
+	case Allow:
+		return "allow"
+	case Deny:
+		return "deny"
+	}
+	return "authenticated"
+}
+
+// Rule is one entry of the file.
+type Rule struct {
+	Name     string
+	Position int // 1-based, in file order
+	Line     int
+	Action   Action
+	Groups   []string // authenticated only: member of any (lower case)
+	Users    []string // authenticated only: one of (lower case)
+
+	hosts    []string // exact names, and "*.suffix" patterns, normalised
+	paths    []string // "/exact" or "/prefix/*"
+	methods  []string // upper case
+	networks []netip.Prefix
+}
+
+// Request is what a decision is made on: the original request as the
+// proxy described it, and the client's address.
+type Request struct {
+	// Known is false when the original request is unknown (the caller is
+	// not a trusted proxy, or sent no forwarded headers): host, path and
+	// method criteria then match nothing.
+	Known  bool
+	Host   string // as sent, with port: normalised here
+	Path   string // raw path, query allowed: normalised here
+	Method string
+	Client netip.Addr // the zero Addr matches no network
+}
+
+// Decision is the outcome: the action, and the rule that decided (nil for
+// the default).
+type Decision struct {
+	Action Action
+	Rule   *Rule
+}
+
+// RuleName is the deciding rule's name, or "default".
+func (d Decision) RuleName() string {
+	if d.Rule == nil {
+		return "default"
+	}
+	return d.Rule.Name
+}
+
+// Permits reports whether an authenticated user passes the deciding rule's
+// groups and users (always, without a rule or requirements).
+func (d Decision) Permits(user string, groups []string) bool {
+	if d.Rule == nil {
+		return true
+	}
+	if len(d.Rule.Users) > 0 && !containsFold(d.Rule.Users, user) {
+		return false
+	}
+	if len(d.Rule.Groups) > 0 {
+		for _, g := range groups {
+			if containsFold(d.Rule.Groups, g) {
+				return true
+			}
+		}
+		return false
+	}
+	return true
+}
+
+func containsFold(list []string, s string) bool {
+	for _, e := range list {
+		if strings.EqualFold(e, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// Set is a loaded rules file.
+type Set struct {
+	Default Action
+	Rules   []Rule
+
+	// The host index: the rules a request can match are those without
+	// host criteria, those naming its host, and those whose "*.suffix"
+	// patterns cover it, merged back into file order.
+	hostless []int32
+	exact    map[string][]int32
+	wildcard map[string][]int32 // suffix without "*." -> rules
+	// unknown lists the rules an unknown original request can match: no
+	// host, path or method criteria.
+	unknown []int32
+}
+
+// Holder keeps the set in force; Store swaps a new one in whole.
+type Holder struct{ p atomic.Pointer[Set] }
+
+// Load returns the set in force (nil before the first Store).
+func (h *Holder) Load() *Set { return h.p.Load() }
+
+// Store puts s in force.
+func (h *Holder) Store(s *Set) { h.p.Store(s) }
+
+// target is a request normalised once for every rule it meets.
+type target struct {
+	req  Request
+	host string
+	path string
+	safe bool
+	// reading is the lenient reading of an unsafe path (see Reading).
+	reading string
+}
+
+func newTarget(req Request) target {
+	t := target{req: req, safe: true}
+	if req.Known {
+		t.host = NormalizeHost(req.Host)
+		t.path, t.safe = NormalizePath(req.Path)
+		if !t.safe {
+			t.reading = Reading(req.Path)
+		}
+	}
+	return t
+}
+
+// Decide is /verify's evaluator: the first matching rule, else the
+// default. It allocates nothing for a clean path.
+func (s *Set) Decide(req Request) Decision {
+	t := newTarget(req)
+	if !req.Known {
+		for _, i := range s.unknown {
+			if s.Rules[i].mismatch(&t) == "" {
+				return Decision{Action: s.Rules[i].Action, Rule: &s.Rules[i]}
+			}
+		}
+		return Decision{Action: s.Default}
+	}
+	var lists [maxLists][]int32
+	n := s.candidates(t.host, &lists)
+	if n < 0 {
+		return s.scan(&t, nil)
+	}
+	// Merge the sorted lists in file order.
+	var pos [maxLists]int
+	last := int32(-1)
+	for {
+		best, bi := int32(-1), -1
+		for k := 0; k < n; k++ {
+			if pos[k] < len(lists[k]) {
+				if v := lists[k][pos[k]]; best < 0 || v < best {
+					best, bi = v, k
+				}
+			}
+		}
+		if bi < 0 {
+			return Decision{Action: s.Default}
+		}
+		pos[bi]++
+		if best == last {
+			continue // a rule listed under two of the host's lists
+		}
+		last = best
+		r := &s.Rules[best]
+		if r.mismatch(&t) == "" {
+			return Decision{Action: r.Action, Rule: r}
+		}
+	}
+}
+
+const maxLists = 16
+
+// candidates fills lists with the index lists that can hold matches for
+// host, and returns how many; -1 when the host has too many labels to
+// index (then every rule is scanned).
+func (s *Set) candidates(host string, lists *[maxLists][]int32) int {
+	n := 0
+	lists[n] = s.hostless
+	n++
+	if l := s.exact[host]; len(l) > 0 {
+		lists[n] = l
+		n++
+	}
+	for i := 0; i < len(host); i++ {
+		if host[i] != '.' {
+			continue
+		}
+		if l := s.wildcard[host[i+1:]]; len(l) > 0 {
+			if n == maxLists {
+				return -1
+			}
+			lists[n] = l
+			n++
+		}
+	}
+	return n
+}
+
+// Skip says why a rule before the deciding one did not match.
+type Skip struct {
+	Rule     string `json:"rule"`
+	Position int    `json:"position"`
+	Mismatch string `json:"mismatch"`
+}
+
+// Explain is the same evaluator as Decide, scanning every rule in order
+// and saying, for each one that did not match, the first criterion that
+// did not.
+func (s *Set) Explain(req Request) (Decision, []Skip) {
+	t := newTarget(req)
+	var skips []Skip
+	d := s.scan(&t, &skips)
+	return d, skips
+}
+
+func (s *Set) scan(t *target, skips *[]Skip) Decision {
+	for i := range s.Rules {
+		r := &s.Rules[i]
+		m := r.mismatch(t)
+		if m == "" {
+			return Decision{Action: r.Action, Rule: r}
+		}
+		if skips != nil {
+			*skips = append(*skips, Skip{Rule: r.Name, Position: r.Position, Mismatch: m})
+		}
+	}
+	return Decision{Action: s.Default}
+}
+
+// mismatch names the first criterion of r that t does not meet, or "".
+func (r *Rule) mismatch(t *target) string {
+	if len(r.hosts) > 0 {
+		if !t.req.Known {
+			return "hosts: the original request is unknown"
+		}
+		if !matchHost(r.hosts, t.host) {
+			return "hosts: " + t.host + " is not listed"
+		}
+	}
+	if len(r.methods) > 0 {
+		if !t.req.Known {
+			return "methods: the original request is unknown"
+		}
+		if !containsFold(r.methods, t.req.Method) {
+			return "methods: " + t.req.Method + " is not listed"
+		}
+	}
+	if len(r.paths) > 0 {
+		if !t.req.Known {
+			return "paths: the original request is unknown"
+		}
+		switch {
+		case !t.safe && r.Action == Allow:
+			return "paths: the path cannot be read one way only, and this rule allows"
+		case matchPath(r.paths, t.path):
+		case !t.safe && matchPath(r.paths, t.reading):
+		default:
+			return "paths: " + t.path + " is not covered"
+		}
+	}
+	if len(r.networks) > 0 {
+		ok := false
+		for _, p := range r.networks {
+			ok = ok || t.req.Client.IsValid() && p.Contains(t.req.Client.Unmap())
+		}
+		if !ok {
+			return "networks: " + addrString(t.req.Client) + " is not in them"
+		}
+	}
+	return ""
+}
+
+func addrString(a netip.Addr) string {
+	if !a.IsValid() {
+		return "an unknown address"
+	}
+	return a.String()
+}
+
+func matchHost(patterns []string, host string) bool {
+	for _, p := range patterns {
+		if suffix, ok := strings.CutPrefix(p, "*."); ok {
+			if len(host) > len(suffix)+1 && strings.HasSuffix(host, suffix) && host[len(host)-len(suffix)-1] == '.' {
+				return true
+			}
+		} else if p == host {
+			return true
+		}
+	}
+	return false
+}
+
+func matchPath(patterns []string, path string) bool {
+	for _, p := range patterns {
+		if prefix, ok := strings.CutSuffix(p, "/*"); ok {
+			if path == prefix || strings.HasPrefix(path, prefix+"/") || prefix == "" {
+				return true
+			}
+		} else if p == path {
+			return true
+		}
+	}
+	return false
+}
