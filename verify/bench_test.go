@@ -34,13 +34,16 @@ func (s *liveSessions) SessionLive(_ context.Context, id, user string) (bool, er
 	return ok && u.(string) == user, nil
 }
 
-func benchVerifier(b *testing.B, cacheSize int) (*fixture, *liveSessions, string) {
+func benchVerifier(b *testing.B, cacheSize int, mods ...func(*Config)) (*fixture, *liveSessions, string) {
 	b.Helper()
 	ls := &liveSessions{}
 	f := newFixture(b, func(c *Config) {
 		c.Sessions = ls
 		c.TokenCacheSize = cacheSize
 		c.Tokens, _ = NewTokens("authgate", testSecret, nil, nil)
+		for _, m := range mods {
+			m(c)
+		}
 	})
 	f.tokens = f.v.cfg.Tokens
 	ls.m.Store("sess-1", "alice")

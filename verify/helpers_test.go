@@ -98,8 +98,13 @@ func (f *fixture) sign(tb testing.TB, c Claims) string {
 }
 
 func (f *fixture) do(method, target string, hdr map[string]string) *httptest.ResponseRecorder {
+	return f.doFrom("127.0.0.1:40000", method, target, hdr)
+}
+
+// doFrom sends a request from peer.
+func (f *fixture) doFrom(peer, method, target string, hdr map[string]string) *httptest.ResponseRecorder {
 	r := httptest.NewRequest(method, target, nil)
-	r.RemoteAddr = "127.0.0.1:40000"
+	r.RemoteAddr = peer
 	for k, v := range hdr {
 		r.Header.Set(k, v)
 	}

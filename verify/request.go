@@ -106,7 +106,12 @@ func (t *TrustedProxies) ClientAddr(r *http.Request) netip.Addr {
 		return netip.Addr{}
 	}
 	peer := ap.Addr().Unmap()
-	if !t.Contains(peer) {
+	return t.client(r, peer, t.Contains(peer))
+}
+
+// client is ClientAddr for a peer already read.
+func (t *TrustedProxies) client(r *http.Request, peer netip.Addr, trusted bool) netip.Addr {
+	if !trusted {
 		return peer
 	}
 	if xff := r.Header["X-Forwarded-For"]; len(xff) > 0 {
@@ -139,6 +144,9 @@ func (t *TrustedProxies) ClientAddr(r *http.Request) netip.Addr {
 // "2001:db8::1", "[2001:db8::1]").
 func parseIP(s string) (netip.Addr, bool) {
 	s = strings.TrimSpace(s)
+	if s == "" {
+		return netip.Addr{}, false // ParseAddr would allocate its error
+	}
 	s = strings.TrimSuffix(strings.TrimPrefix(s, "["), "]")
 	a, err := netip.ParseAddr(s)
 	if err != nil || a.Zone() != "" {
@@ -260,12 +268,20 @@ func splitURL(s string) (sch, host, uri string, ok bool) {
 			continue
 		}
 		rest := s[len(p):]
-		end := strings.IndexAny(rest, "/?#")
-		if end < 0 {
-			end = len(rest)
+		// One pass, no strings.IndexAny: it builds its byte set on every
+		// call, and this runs on every request when rules are in force.
+		end, plain := len(rest), true
+		for i := 0; i < len(rest); i++ {
+			c := rest[i]
+			if end == len(rest) && (c == '/' || c == '?' || c == '#') {
+				end = i
+			}
+			if c == '\\' || c == ' ' || end == len(rest) && (c == '@' || c == '%') {
+				plain = false
+			}
 		}
 		host, uri = rest[:end], rest[end:]
-		if host == "" || strings.ContainsAny(host, "@\\%") || strings.ContainsAny(uri, " \\") {
+		if host == "" || !plain {
 			break // not the plain shape: let the parser decide
 		}
 		if i := strings.IndexByte(uri, '#'); i >= 0 {

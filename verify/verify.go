@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -203,7 +204,7 @@ var anonymous = identityHeader(Identity{})
 // can only narrow it: a location whose verify URL names groups needs a
 // signed-in member whatever the file says.
 func (v *Verifier) ruled(c echo.Context, r *http.Request, set *rules.Set) error {
-	d := set.Decide(v.ruleRequest(r))
+	d := set.Decide(v.ruleRequest(r, set))
 	if v.log.Enabled(r.Context(), slog.LevelDebug) {
 		v.log.Debug("verify: decision", "rule", d.RuleName(), "action", d.Action.String())
 	}
@@ -227,10 +228,19 @@ func (v *Verifier) ruled(c echo.Context, r *http.Request, set *rules.Set) error 
 }
 
 // ruleRequest describes the original request for the rules: the same
-// headers, from the same trusted proxies, as OriginalRequest reads.
-func (v *Verifier) ruleRequest(r *http.Request) rules.Request {
-	trusted := v.cfg.Trusted.Peer(r)
-	req := rules.Request{Client: v.cfg.Trusted.ClientAddr(r)}
+// headers, from the same trusted proxies, as OriginalRequest reads; the
+// client address only when a rule names networks.
+func (v *Verifier) ruleRequest(r *http.Request, set *rules.Set) rules.Request {
+	var req rules.Request
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil {
+		return req
+	}
+	peer := ap.Addr().Unmap()
+	trusted := v.cfg.Trusted.Contains(peer)
+	if set.UsesNetworks() {
+		req.Client = v.cfg.Trusted.client(r, peer, trusted)
+	}
 	if !trusted {
 		return req
 	}

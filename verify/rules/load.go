@@ -248,6 +248,9 @@ func (s *Set) index() {
 		for _, h := range r.hosts {
 			if suffix, ok := strings.CutPrefix(h, "*."); ok {
 				s.wildcard[suffix] = appendOnce(s.wildcard[suffix], idx)
+				if len(suffix) < len(s.wildLen) {
+					s.wildLen[len(suffix)] = true
+				}
 			} else {
 				s.exact[h] = appendOnce(s.exact[h], idx)
 			}
@@ -255,6 +258,7 @@ func (s *Set) index() {
 		if len(r.hosts) == 0 && len(r.paths) == 0 && len(r.methods) == 0 {
 			s.unknown = append(s.unknown, idx)
 		}
+		s.networks = s.networks || len(r.networks) > 0
 	}
 }
 

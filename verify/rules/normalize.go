@@ -101,16 +101,24 @@ func normalize(p string, all bool) (string, bool) {
 				b.WriteString("%5C")
 			}
 		case c == '%':
-			if i+2 >= len(p) {
-				safe = false
-				b.WriteByte('%')
-				continue
+			var hi, lo byte
+			ok := i+2 < len(p)
+			if ok {
+				var ok1, ok2 bool
+				hi, ok1 = unhex(p[i+1])
+				lo, ok2 = unhex(p[i+2])
+				ok = ok1 && ok2
 			}
-			hi, ok1 := unhex(p[i+1])
-			lo, ok2 := unhex(p[i+2])
-			if !ok1 || !ok2 {
+			if !ok {
+				// A bad escape. Written as "%25", so decoding what
+				// follows can never make a new escape of it ("%0%61"
+				// must not become "%0a").
 				safe = false
-				b.WriteByte('%')
+				if all {
+					b.WriteByte('%')
+				} else {
+					b.WriteString("%25")
+				}
 				continue
 			}
 			d := hi<<4 | lo

@@ -123,6 +123,11 @@ type Set struct {
 	hostless []int32
 	exact    map[string][]int32
 	wildcard map[string][]int32 // suffix without "*." -> rules
+	// wildLen marks the lengths of the wildcard suffixes, so a host's
+	// suffixes of other lengths cost no map lookup.
+	wildLen [256]bool
+	// networks: some rule names networks, so the client address is needed.
+	networks bool
 	// unknown lists the rules an unknown original request can match: no
 	// host, path or method criteria.
 	unknown []int32
@@ -220,6 +225,9 @@ func (s *Set) candidates(host string, lists *[maxLists][]int32) int {
 		if host[i] != '.' {
 			continue
 		}
+		if n := len(host) - i - 1; n < len(s.wildLen) && !s.wildLen[n] {
+			continue
+		}
 		if l := s.wildcard[host[i+1:]]; len(l) > 0 {
 			if n == maxLists {
 				return -1
@@ -230,6 +238,10 @@ func (s *Set) candidates(host string, lists *[maxLists][]int32) int {
 	}
 	return n
 }
+
+// UsesNetworks reports whether any rule names networks: only then does a
+// decision need the client's address.
+func (s *Set) UsesNetworks() bool { return s.networks }
 
 // Skip says why a rule before the deciding one did not match.
 type Skip struct {

@@ -1,0 +1,435 @@
+package rules
+
+import (
+	"fmt"
+	"net/netip"
+	"strings"
+	"testing"
+)
+
+const example = `default: authenticated
+rules:
+  - name: health
+    hosts: [status.example.com]
+    paths: [/healthz]
+    methods: [GET, HEAD]
+    action: allow
+  - name: public
+    hosts: [app.example.com]
+    paths: ["/public/*"]
+    action: allow
+  - name: admin-area
+    hosts: [app.example.com]
+    paths: ["/admin/*"]
+    action: authenticated
+    groups: [admins]
+  - name: lan
+    hosts: ["*.example.com"]
+    networks: [192.168.0.0/16, "fd00::/8"]
+    action: allow
+  - name: retired
+    hosts: [old.example.com]
+    action: deny
+`
+
+func mustParse(tb testing.TB, src string) *Set {
+	tb.Helper()
+	s, warnings, err := Parse("rules.yaml", []byte(src))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if len(warnings) > 0 {
+		tb.Fatalf("warnings: %v", warnings)
+	}
+	return s
+}
+
+func req(host, path string) Request {
+	return Request{Known: true, Host: host, Path: path, Method: "GET", Client: netip.MustParseAddr("203.0.113.9")}
+}
+
+// TestDecide walks the example file, including the path tricks that must
+// neither reach an allow rule's openness nor escape an authenticated
+// rule's protection.
+func TestDecide(t *testing.T) {
+	s := mustParse(t, example)
+	lan := req("app.example.com", "/x")
+	lan.Client = netip.MustParseAddr("192.168.1.20")
+	post := req("status.example.com", "/healthz")
+	post.Method = "post"
+	head := req("status.example.com", "/healthz")
+	head.Method = "head"
+	unknown := Request{Client: netip.MustParseAddr("192.168.1.20")}
+	for _, tc := range []struct {
+		name string
+		r    Request
+		want string // rule name, or "default"
+		act  Action
+	}{
+		{"health", req("status.example.com", "/healthz"), "health", Allow},
+		{"health, HEAD in lower case", head, "health", Allow},
+		{"health, other method", post, "default", Authenticated},
+		{"health, query never matched", req("status.example.com", "/healthz?x=1"), "health", Allow},
+		{"health, other path", req("status.example.com", "/healthz/more"), "default", Authenticated},
+		{"public prefix itself", req("app.example.com", "/public"), "public", Allow},
+		{"public below", req("app.example.com", "/public/a/b"), "public", Allow},
+		{"not a prefix of another word", req("app.example.com", "/publicity"), "default", Authenticated},
+		{"admin", req("app.example.com", "/admin/users"), "admin-area", Authenticated},
+		{"dot-dot out of public into admin", req("app.example.com", "/public/../admin"), "admin-area", Authenticated},
+		{"encoded dots", req("app.example.com", "/public/%2e%2e/admin"), "admin-area", Authenticated},
+		{"double slash", req("app.example.com", "//admin"), "admin-area", Authenticated},
+		{"dot segment", req("app.example.com", "/admin/./x"), "admin-area", Authenticated},
+		{"encoded letter", req("app.example.com", "/%61dmin"), "admin-area", Authenticated},
+		{"encoded slash never allowed", req("app.example.com", "/public%2fadmin"), "default", Authenticated},
+		{"encoded slash still protected", req("app.example.com", "/admin%2fusers"), "admin-area", Authenticated},
+		{"backslash still protected", req("app.example.com", "/admin\\users"), "admin-area", Authenticated},
+		{"encoded slash out of public", req("app.example.com", "/public%2f..%2fadmin"), "admin-area", Authenticated},
+		{"paths are case-sensitive", req("app.example.com", "/ADMIN"), "default", Authenticated},
+		{"query is not the path", req("app.example.com", "/admin?x=/public/"), "admin-area", Authenticated},
+		{"public in the query", req("app.example.com", "/x?p=/public/"), "default", Authenticated},
+		{"above the root never allowed", req("app.example.com", "/../public/x"), "default", Authenticated},
+		{"bad escape never allowed", req("app.example.com", "/public/%zz"), "default", Authenticated},
+		{"NUL never allowed", req("app.example.com", "/public/%00"), "default", Authenticated},
+		{"host with a port", req("app.example.com:8443", "/public/x"), "public", Allow},
+		{"upper-case host", req("APP.Example.COM", "/public/x"), "public", Allow},
+		{"trailing dot", req("app.example.com.", "/public/x"), "public", Allow},
+		{"wildcard, any depth", lan, "lan", Allow},
+		{"wildcard not the apex", func() Request { r := lan; r.Host = "example.com"; return r }(), "default", Authenticated},
+		{"wildcard, deeper", func() Request { r := lan; r.Host = "a.b.example.com"; return r }(), "lan", Allow},
+		{"network outside", req("wiki.example.com", "/"), "default", Authenticated},
+		{"denied host", req("old.example.com", "/anything"), "retired", Deny},
+		{"unknown request matches no host rule", unknown, "default", Authenticated},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := s.Decide(tc.r)
+			if d.RuleName() != tc.want || d.Action != tc.act {
+				t.Fatalf("Decide = %s by %s, want %s by %s", d.Action, d.RuleName(), tc.act, tc.want)
+			}
+			e, _ := s.Explain(tc.r)
+			if e.RuleName() != d.RuleName() || e.Action != d.Action {
+				t.Fatalf("Explain = %s by %s, Decide = %s by %s", e.Action, e.RuleName(), d.Action, d.RuleName())
+			}
+		})
+	}
+}
+
+func TestUnknownRequestAndNetworks(t *testing.T) {
+	s := mustParse(t, `default: deny
+rules:
+  - name: office
+    networks: [10.1.0.0/16, 2001:db8::1]
+    action: allow
+`)
+	for _, tc := range []struct {
+		client string
+		want   Action
+	}{{"10.1.2.3", Allow}, {"10.2.0.1", Deny}, {"2001:db8::1", Allow}, {"::ffff:10.1.0.9", Allow}} {
+		r := Request{Client: netip.MustParseAddr(tc.client)}
+		if d := s.Decide(r); d.Action != tc.want {
+			t.Errorf("unknown request from %s: %s, want %s", tc.client, d.Action, tc.want)
+		}
+	}
+	if d := s.Decide(Request{}); d.Action != Deny {
+		t.Errorf("no client address: %s", d.Action)
+	}
+}
+
+func TestPermits(t *testing.T) {
+	s := mustParse(t, `default: authenticated
+rules:
+  - name: ops
+    paths: ["/ops/*"]
+    action: authenticated
+    groups: [Admins, ops]
+    users: [alice, bob]
+`)
+	d := s.Decide(req("a.example.com", "/ops/x"))
+	for _, tc := range []struct {
+		user   string
+		groups []string
+		want   bool
+	}{{"alice", []string{"admins"}, true}, {"bob", []string{"OPS"}, true}, {"carol", []string{"admins"}, false}, {"alice", nil, false}} {
+		if got := d.Permits(tc.user, tc.groups); got != tc.want {
+			t.Errorf("Permits(%s, %v) = %v", tc.user, tc.groups, got)
+		}
+	}
+	if !s.Decide(req("a.example.com", "/x")).Permits("anyone", nil) {
+		t.Error("the default refuses a signed-in user")
+	}
+}
+
+// TestParseErrors: every mistake stops the load, naming the line and the
+// rule; a typo never silently drops a criterion.
+func TestParseErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name, src, want string
+	}{
+		{"unknown key", "default: allow\nrules:\n  - name: a\n    group: [x]\n    action: allow\n", "line 4"},
+		{"missing name", "default: allow\nrules:\n  - action: allow\n", "`name:` is required"},
+		{"duplicate name", "default: allow\nrules:\n  - name: a\n    action: allow\n  - name: a\n    action: deny\n", `rules.yaml:5: rule "a": the name is used by rule 1`},
+		{"missing default", "rules:\n  - name: a\n    action: allow\n", "`default:` is required"},
+		{"unknown default", "default: maybe\n", `default "maybe"`},
+		{"unknown action", "default: allow\nrules:\n  - name: a\n    action: bypass\n", `rules.yaml:3: rule "a": action "bypass"`},
+		{"missing action", "default: allow\nrules:\n  - name: a\n", `action ""`},
+		{"bad CIDR", "default: allow\nrules:\n  - name: a\n    networks: [10.0.0.0/33]\n    action: allow\n", `network "10.0.0.0/33"`},
+		{"path without slash", "default: allow\nrules:\n  - name: a\n    paths: [admin]\n    action: deny\n", `path "admin" must start with /`},
+		{"star inside a path", "default: allow\nrules:\n  - name: a\n    paths: [/a/*/b]\n    action: deny\n", "* only as a final /*"},
+		{"star at a path's end without slash", "default: allow\nrules:\n  - name: a\n    paths: [/a*]\n    action: deny\n", "* only as a final /*"},
+		{"path not normal", "default: allow\nrules:\n  - name: a\n    paths: [/a/../b]\n    action: deny\n", "not in normal form"},
+		{"star inside a host", "default: allow\nrules:\n  - name: a\n    hosts: [app.*.com]\n    action: deny\n", `host "app.*.com"`},
+		{"bare star host", "default: allow\nrules:\n  - name: a\n    hosts: ['*']\n    action: deny\n", `host "*"`},
+		{"groups on allow", "default: allow\nrules:\n  - name: a\n    action: allow\n    groups: [x]\n", "requirements of an authenticated rule"},
+		{"users on deny", "default: allow\nrules:\n  - name: a\n    action: deny\n    users: [x]\n", "requirements of an authenticated rule"},
+		{"two documents", "default: allow\n---\ndefault: deny\n", "one YAML document"},
+		{"empty", "", "empty file"},
+		{"not a map", "- a\n- b\n", "rules.yaml"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, _, err := Parse("rules.yaml", []byte(tc.src))
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			if !strings.Contains(err.Error(), tc.want) || !strings.HasPrefix(err.Error(), "rules.yaml") {
+				t.Fatalf("error %q, want it to name the file and say %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestUnreachableRules: a rule an earlier one shadows is reported, naming
+// both (a bypass placed after a wildcard rule never fires).
+func TestUnreachableRules(t *testing.T) {
+	for _, tc := range []struct {
+		name, src string
+		warn      bool
+	}{
+		{"bypass after a wildcard", `default: deny
+rules:
+  - name: everything
+    hosts: ["*.example.com"]
+    action: authenticated
+  - name: public
+    hosts: [app.example.com]
+    paths: ["/public/*"]
+    action: allow
+`, true},
+		{"prefix before a deeper prefix", `default: deny
+rules:
+  - name: api
+    paths: ["/api/*"]
+    action: authenticated
+  - name: api-health
+    paths: [/api/health]
+    methods: [GET]
+    action: allow
+`, true},
+		{"network before a narrower one", `default: deny
+rules:
+  - name: lan
+    networks: [10.0.0.0/8]
+    action: allow
+  - name: office
+    networks: [10.1.0.0/16]
+    action: deny
+`, true},
+		{"specific before general is fine", `default: deny
+rules:
+  - name: public
+    hosts: [app.example.com]
+    paths: ["/public/*"]
+    action: allow
+  - name: everything
+    hosts: ["*.example.com"]
+    action: authenticated
+`, false},
+		{"methods narrow the earlier rule", `default: deny
+rules:
+  - name: reads
+    paths: ["/api/*"]
+    methods: [GET]
+    action: allow
+  - name: api
+    paths: ["/api/*"]
+    action: authenticated
+`, false},
+		{"wildcard does not cover the apex", `default: deny
+rules:
+  - name: subs
+    hosts: ["*.example.com"]
+    action: allow
+  - name: apex
+    hosts: [example.com]
+    action: deny
+`, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, warnings, err := Parse("rules.yaml", []byte(tc.src))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := len(warnings) > 0; got != tc.warn {
+				t.Fatalf("warnings %v, want some: %v", warnings, tc.warn)
+			}
+			if tc.warn && !strings.Contains(warnings[0], "can never match") {
+				t.Fatalf("warning %q", warnings[0])
+			}
+		})
+	}
+}
+
+func TestExplain(t *testing.T) {
+	s := mustParse(t, example)
+	d, skips := s.Explain(req("app.example.com", "/admin/x"))
+	if d.RuleName() != "admin-area" || d.Rule.Position != 3 || len(skips) != 2 {
+		t.Fatalf("decision %s at %d, skips %+v", d.RuleName(), d.Rule.Position, skips)
+	}
+	if skips[0].Rule != "health" || skips[0].Position != 1 || !strings.HasPrefix(skips[0].Mismatch, "hosts:") {
+		t.Fatalf("first skip %+v", skips[0])
+	}
+	if skips[1].Rule != "public" || !strings.HasPrefix(skips[1].Mismatch, "paths:") {
+		t.Fatalf("second skip %+v", skips[1])
+	}
+	d, skips = s.Explain(req("nowhere.org", "/"))
+	if d.Rule != nil || len(skips) != 5 {
+		t.Fatalf("default: %s, %d skips", d.RuleName(), len(skips))
+	}
+}
+
+// TestDecideAgreesWithExplain: the indexed evaluator and the full scan
+// give the same decision for every host and path of a mixed file.
+func TestDecideAgreesWithExplain(t *testing.T) {
+	s := mustParse(t, bigFile(200))
+	hosts := []string{"app.example.com", "h7.example.com", "x.h7.example.com", "h7.example.org", "example.com", "nowhere.net", "h150.example.com:443"}
+	paths := []string{"/", "/p3/x", "/p3", "/admin/x", "/p150/a", "/%70%33/x", "/a//b"}
+	for _, h := range hosts {
+		for _, p := range paths {
+			for _, ip := range []string{"10.0.3.4", "203.0.113.9"} {
+				r := Request{Known: true, Host: h, Path: p, Method: "GET", Client: netip.MustParseAddr(ip)}
+				d := s.Decide(r)
+				e, _ := s.Explain(r)
+				if d.RuleName() != e.RuleName() {
+					t.Fatalf("%s %s from %s: Decide %s, Explain %s", h, p, ip, d.RuleName(), e.RuleName())
+				}
+			}
+		}
+	}
+}
+
+// bigFile is a realistic file of n rules: per-host path prefixes, some
+// wildcard hosts, networks and denials, nothing shadowed.
+func bigFile(n int) string {
+	var b strings.Builder
+	b.WriteString("default: authenticated\nrules:\n")
+	for i := range n {
+		fmt.Fprintf(&b, "  - name: r%d\n", i)
+		switch i % 4 {
+		case 0:
+			fmt.Fprintf(&b, "    hosts: [h%d.example.com]\n    paths: [\"/p%d/*\"]\n    action: allow\n", i, i)
+		case 1:
+			fmt.Fprintf(&b, "    hosts: [\"*.h%d.example.com\"]\n    action: authenticated\n    groups: [g%d]\n", i, i)
+		case 2:
+			fmt.Fprintf(&b, "    hosts: [h%d.example.org]\n    networks: [10.%d.0.0/16]\n    action: allow\n", i, i%250)
+		case 3:
+			fmt.Fprintf(&b, "    hosts: [old%d.example.net]\n    action: deny\n", i)
+		}
+	}
+	return b.String()
+}
+
+func TestNormalizePath(t *testing.T) {
+	for _, tc := range []struct {
+		in, want string
+		safe     bool
+	}{
+		{"/", "/", true},
+		{"", "/", true},
+		{"/a/b", "/a/b", true},
+		{"/a/b/", "/a/b/", true},
+		{"/a//b", "/a/b", true},
+		{"/a/./b", "/a/b", true},
+		{"/a/../b", "/b", true},
+		{"/a/b/..", "/a/", true},
+		{"/%61%7E", "/a~", true},
+		{"/a%20b", "/a%20b", true},
+		{"/a%2fb", "/a%2Fb", false},
+		{"/a%5Cb", "/a%5Cb", false},
+		{"/a\\b", "/a%5Cb", false},
+		{"/a%00", "/a%00", false},
+		{"/a%zz", "/a%25zz", false},
+		{"/a%", "/a%25", false},
+		{"/%0%61", "/%250a", false},
+		{"/../a", "/a", false},
+		{"/a?b=/../c", "/a", true},
+		{"/a#frag", "/a", true},
+	} {
+		got, safe := NormalizePath(tc.in)
+		if got != tc.want || safe != tc.safe {
+			t.Errorf("NormalizePath(%q) = %q, %v; want %q, %v", tc.in, got, safe, tc.want, tc.safe)
+		}
+	}
+}
+
+func TestNormalizeHost(t *testing.T) {
+	for in, want := range map[string]string{
+		"App.Example.COM": "app.example.com", "app.example.com:8443": "app.example.com", "app.example.com.": "app.example.com",
+		"[2001:db8::1]:443": "2001:db8::1", "2001:db8::1": "2001:db8::1", "app.example.com.:80": "app.example.com",
+	} {
+		if got := NormalizeHost(in); got != want {
+			t.Errorf("NormalizeHost(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	f.Add([]byte(example))
+	f.Add([]byte(bigFile(8)))
+	f.Add([]byte("default: deny\nrules: []\n"))
+	f.Add([]byte("default: allow\nrules:\n  - name: a\n    paths: ['/*']\n    action: deny\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		s, _, err := Parse("fuzz.yaml", data)
+		if err != nil {
+			if !strings.HasPrefix(err.Error(), "fuzz.yaml") {
+				t.Fatalf("error does not name the file: %v", err)
+			}
+			return
+		}
+		for _, p := range []string{"/", "/a/../b", "/%2f", "/x"} {
+			r := Request{Known: true, Host: "a.example.com", Path: p, Method: "GET", Client: netip.MustParseAddr("10.0.0.1")}
+			d := s.Decide(r)
+			e, _ := s.Explain(r)
+			if d.RuleName() != e.RuleName() {
+				t.Fatalf("Decide %s, Explain %s", d.RuleName(), e.RuleName())
+			}
+		}
+	})
+}
+
+// FuzzNormalizePath: the result is always absolute, without a query,
+// without "//" or dot segments, and normalising it again changes nothing;
+// a safe result carries no encoded slash.
+func FuzzNormalizePath(f *testing.F) {
+	for _, s := range []string{"/", "/public/../admin", "/public/%2e%2e/admin", "//admin", "/%61dmin", "/public%2fadmin", "/a\\b", "/%zz", "/../x", "/a?b#c"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		p, safe := NormalizePath(raw)
+		if !strings.HasPrefix(p, "/") || strings.Contains(p, "//") || strings.ContainsAny(p, "?#") {
+			t.Fatalf("NormalizePath(%q) = %q", raw, p)
+		}
+		for _, seg := range strings.Split(p, "/") {
+			if seg == "." || seg == ".." {
+				t.Fatalf("NormalizePath(%q) = %q keeps a dot segment", raw, p)
+			}
+		}
+		if again, _ := NormalizePath(p); again != p {
+			t.Fatalf("not idempotent: %q -> %q -> %q", raw, p, again)
+		}
+		if safe && (strings.Contains(strings.ToUpper(p), "%2F") || strings.Contains(strings.ToUpper(p), "%5C")) {
+			t.Fatalf("safe path %q carries an encoded slash", p)
+		}
+		r := Reading(raw)
+		if !strings.HasPrefix(r, "/") || strings.Contains(r, "//") {
+			t.Fatalf("Reading(%q) = %q", raw, r)
+		}
+	})
+}
