@@ -60,6 +60,14 @@ type Config struct {
 	Registration openClosed `env:"REGISTRATION"`
 	UsersFile    string     `env:"USERS_FILE"`
 
+	// RulesFile is the access rules file (package verify/rules): which
+	// hosts and paths anyone may reach, which are refused, which need
+	// which groups. Empty: no rules, every request must be signed in.
+	// Whoever can write the file decides who gets in: keep it as closely
+	// held as the signing key. It is reloaded when it changes and on
+	// SIGHUP (see rules.go).
+	RulesFile string `env:"RULES_FILE"`
+
 	// TrustedProxies are the peers whose X-Forwarded-*/X-Original-*/
 	// X-Real-IP headers are believed.
 	TrustedProxies verify.TrustedProxies `env:"TRUSTED_PROXIES"`

@@ -11,14 +11,17 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/signal"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/authgate/authgate/accounts"
 	"github.com/authgate/authgate/accounts/password"
 	"github.com/authgate/authgate/accounts/web"
 	"github.com/authgate/authgate/verify"
+	"github.com/authgate/authgate/verify/rules"
 )
 
 // run is the whole program; main only adds signals and the exit code.
@@ -32,6 +35,8 @@ func run(ctx context.Context, args, environ []string, stdin io.Reader, stdout, s
 			return hashPassword(ctx, environ, stdin, stdout)
 		case "users":
 			return users(ctx, args[1:], environ, stdin, stdout)
+		case "rules":
+			return rulesCommand(args[1:], stdout)
 		case "help", "-h", "--help":
 			fmt.Fprint(stdout, usage)
 			return nil
@@ -49,6 +54,12 @@ func run(ctx context.Context, args, environ []string, stdin io.Reader, stdout, s
 		return err
 	}
 	defer srv.close()
+	if srv.rules != nil {
+		// SIGHUP reloads the rules file at once. Only with a rules file:
+		// without one, SIGHUP keeps its usual meaning.
+		signal.Notify(srv.rules.Reload, syscall.SIGHUP)
+		defer signal.Stop(srv.rules.Reload)
+	}
 
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
@@ -63,6 +74,7 @@ commands:
   serve           run the gate (the default)
   hash-password   read a password on stdin, print its argon2id hash for AUTHGATE_USERS_FILE
   users           add, list, passwd, groups, delete accounts in a bolt or redis store
+  rules           check an access rules file (AUTHGATE_RULES_FILE), explain which rule decides a request
 
 configuration: AUTHGATE_* environment variables, see README.md
 `
@@ -124,6 +136,7 @@ type server struct {
 	web      *web.Handler
 	verifier *verify.Verifier
 	handler  http.Handler
+	rules    *rules.File // nil without AUTHGATE_RULES_FILE
 }
 
 func newServer(ctx context.Context, cfg Config, log *slog.Logger) (*server, error) {
@@ -143,11 +156,17 @@ func newServer(ctx context.Context, cfg Config, log *slog.Logger) (*server, erro
 	if err != nil {
 		return nil, err
 	}
+	var rf *rules.File
+	if cfg.RulesFile != "" {
+		if rf, err = openRulesFile(cfg.RulesFile, log); err != nil {
+			return nil, err
+		}
+	}
 	st, err := openStore(ctx, cfg, log)
 	if err != nil {
 		return nil, err
 	}
-	s := &server{cfg: cfg, log: log, store: st.store, kind: st.kind}
+	s := &server{cfg: cfg, log: log, store: st.store, kind: st.kind, rules: rf}
 	if err := s.wire(tokens, hasher, st, static); err != nil {
 		_ = st.store.Close()
 		return nil, err
@@ -179,6 +198,10 @@ func (s *server) wire(tokens *verify.Tokens, hasher *password.Hasher, st openedS
 		return err
 	}
 	s.accounts = svc
+	var ruleSet *rules.Holder // nil: no rules file
+	if s.rules != nil {
+		ruleSet = s.rules.Holder
+	}
 	s.verifier = verify.New(verify.Config{
 		Tokens:         tokens,
 		Sessions:       st.store,
@@ -189,6 +212,7 @@ func (s *server) wire(tokens *verify.Tokens, hasher *password.Hasher, st openedS
 		Trusted:        &s.cfg.TrustedProxies,
 		Logger:         s.log,
 		TokenCacheSize: cfg.TokenCacheSize,
+		Rules:          ruleSet,
 	})
 	s.web, err = web.New(web.Config{
 		Service:  svc,
@@ -283,6 +307,9 @@ func (s *server) serve(ctx context.Context, ln net.Listener) error {
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
 	go s.sweep(ctx)
+	if s.rules != nil {
+		go s.rules.Watch(ctx)
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	s.log.Info("authgate listening", "addr", ln.Addr().String())

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
-	"os"
 	"regexp"
 	"slices"
 	"strings"
@@ -32,26 +31,6 @@ type fileRule struct {
 	Users    []string `yaml:"users"`
 }
 
-// maxFileSize bounds what is read: a rules file is text a person writes.
-const maxFileSize = 1 << 20
-
-// LoadFile reads and parses the rules file at path.
-func LoadFile(path string) (*Set, []string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, nil, err
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, maxFileSize+1))
-	if err != nil {
-		return nil, nil, fmt.Errorf("%s: %w", path, err)
-	}
-	if len(data) > maxFileSize {
-		return nil, nil, fmt.Errorf("%s: larger than %d bytes", path, maxFileSize)
-	}
-	return Parse(path, data)
-}
-
 // Parse reads a rules file. Every error names the file, the line and the
 // rule; warnings name rules that can never match, and the earlier rule
 // that takes every request they would.
@@ -66,6 +45,13 @@ func Parse(name string, data []byte) (*Set, []string, error) {
 		}
 		return fmt.Errorf("%s: %s", where, fmt.Sprintf(format, args...))
 	}
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil {
+		return nil, nil, fail(0, "", "%s", yamlError(err))
+	}
+	if err := checkShape(&root, fail); err != nil {
+		return nil, nil, err
+	}
 	var f file
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
@@ -73,14 +59,12 @@ func Parse(name string, data []byte) (*Set, []string, error) {
 		if errors.Is(err, io.EOF) {
 			return nil, nil, fail(0, "", "empty file: it needs at least `default:`")
 		}
-		return nil, nil, fail(0, "", "%s", strings.TrimPrefix(err.Error(), "yaml: "))
+		return nil, nil, fail(0, "", "%s", yamlError(err))
 	}
 	var more yaml.Node
 	if err := dec.Decode(&more); !errors.Is(err, io.EOF) {
 		return nil, nil, fail(0, "", "one YAML document only")
 	}
-	var root yaml.Node
-	_ = yaml.Unmarshal(data, &root)
 	lines := ruleLines(&root)
 
 	s := &Set{exact: map[string][]int32{}, wildcard: map[string][]int32{}}
@@ -109,6 +93,77 @@ func Parse(name string, data []byte) (*Set, []string, error) {
 	}
 	s.index()
 	return s, s.unreachable(), nil
+}
+
+// yamlError turns the YAML library's messages ("yaml: unmarshal errors:\n
+// line 6: ...") into one line that starts with the line number.
+func yamlError(err error) string {
+	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	msg = strings.TrimPrefix(msg, "unmarshal errors:\n")
+	msg = strings.TrimSpace(msg)
+	if i := strings.IndexByte(msg, '\n'); i >= 0 {
+		msg = msg[:i]
+	}
+	return msg
+}
+
+var ruleKeys = map[string]bool{"name": true, "hosts": true, "paths": true, "methods": true, "networks": true, "action": true, "groups": true, "users": true}
+
+// checkShape walks the document before it is decoded, so the common
+// mistakes are told in the file's words: an unknown key (a typo such as
+// "group:" must not silently drop a criterion) or a single value where a
+// list belongs, with the line and the rule's name.
+func checkShape(root *yaml.Node, fail func(line int, rule, format string, args ...any) error) error {
+	if root.Kind != yaml.DocumentNode || len(root.Content) == 0 {
+		return nil // empty: the decoder says so
+	}
+	top := root.Content[0]
+	if top.Kind != yaml.MappingNode {
+		return fail(top.Line, "", "the file is a mapping with `default:` and `rules:`")
+	}
+	for i := 0; i+1 < len(top.Content); i += 2 {
+		k, v := top.Content[i], top.Content[i+1]
+		switch k.Value {
+		case "default":
+		case "rules":
+			if v.Kind != yaml.SequenceNode {
+				if v.Tag == "!!null" {
+					continue
+				}
+				return fail(v.Line, "", "`rules:` is a list of rules, each starting with `- name:`")
+			}
+			for _, item := range v.Content {
+				if err := checkRule(item, fail); err != nil {
+					return err
+				}
+			}
+		default:
+			return fail(k.Line, "", "unknown key %q (the file has `default:` and `rules:`)", k.Value)
+		}
+	}
+	return nil
+}
+
+func checkRule(item *yaml.Node, fail func(line int, rule, format string, args ...any) error) error {
+	if item.Kind != yaml.MappingNode {
+		return fail(item.Line, "", "a rule is a mapping such as `- name: x`")
+	}
+	name := ""
+	for i := 0; i+1 < len(item.Content); i += 2 {
+		if item.Content[i].Value == "name" {
+			name = item.Content[i+1].Value
+		}
+	}
+	for i := 0; i+1 < len(item.Content); i += 2 {
+		k, v := item.Content[i], item.Content[i+1]
+		if !ruleKeys[k.Value] {
+			return fail(k.Line, name, "unknown key %q (a rule has name, hosts, paths, methods, networks, action, groups, users)", k.Value)
+		}
+		if k.Value != "name" && k.Value != "action" && v.Kind != yaml.SequenceNode {
+			return fail(v.Line, name, "%s is a list, as in `%s: [%s]`", k.Value, k.Value, v.Value)
+		}
+	}
+	return nil
 }
 
 // ruleLines finds the line of each item of the rules list.

@@ -164,7 +164,11 @@ func TestParseErrors(t *testing.T) {
 	for _, tc := range []struct {
 		name, src, want string
 	}{
-		{"unknown key", "default: allow\nrules:\n  - name: a\n    group: [x]\n    action: allow\n", "line 4"},
+		{"unknown key", "default: allow\nrules:\n  - name: a\n    group: [x]\n    action: allow\n", `rules.yaml:4: rule "a": unknown key "group"`},
+		{"unknown top key", "default: allow\nrule:\n  - name: a\n", `rules.yaml:2: unknown key "rule"`},
+		{"a value where a list belongs", "default: allow\nrules:\n  - name: a\n    paths: /x\n    action: deny\n", `rules.yaml:4: rule "a": paths is a list`},
+		{"rules not a list", "default: allow\nrules: everything\n", "`rules:` is a list"},
+		{"bad YAML", "default: [\n", "rules.yaml: "},
 		{"missing name", "default: allow\nrules:\n  - action: allow\n", "`name:` is required"},
 		{"duplicate name", "default: allow\nrules:\n  - name: a\n    action: allow\n  - name: a\n    action: deny\n", `rules.yaml:5: rule "a": the name is used by rule 1`},
 		{"missing default", "rules:\n  - name: a\n    action: allow\n", "`default:` is required"},
