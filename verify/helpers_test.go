@@ -3,6 +3,7 @@ package verify
 import (
 	"context"
 	"errors"
+	"github.com/authgate/authgate/verify/redirect"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -55,7 +56,7 @@ func newFixture(tb testing.TB, mod func(*Config)) *fixture {
 		Tokens:   tokens,
 		Sessions: s,
 		LoginURL: "https://auth.example.com/login",
-		Domains:  Domains{"example.com"},
+		Domains:  redirect.Domains{"example.com"},
 		Trusted:  trusted,
 		// As the gate is wired: the cache is on unless a test turns it off.
 		TokenCacheSize: DefaultTokenCacheSize,

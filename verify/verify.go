@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/authgate/authgate/verify/redirect"
 	"log/slog"
 	"net/http"
 	"net/netip"
@@ -81,7 +82,7 @@ type Config struct {
 	// redirects and never sends Location.
 	LoginURL string
 	// Domains limits which original URLs are put into rd.
-	Domains Domains
+	Domains redirect.Domains
 	// Trusted decides whose forwarded headers are read.
 	Trusted *TrustedProxies
 	Logger  *slog.Logger
@@ -404,8 +405,8 @@ func (v *Verifier) unauthorized(c echo.Context, r *http.Request) error {
 		return c.JSONBlob(http.StatusUnauthorized, bodyUnauthorized)
 	}
 	o := OriginalRequest(r, v.cfg.Trusted.Peer(r))
-	rd, _ := SafeRedirect(o.URL(), v.cfg.Domains)
-	loc := LoginRedirect(v.cfg.LoginURL, rd)
+	rd, _ := redirect.Safe(o.URL(), v.cfg.Domains)
+	loc := redirect.Login(v.cfg.LoginURL, rd)
 	h["Location"] = []string{loc}
 
 	redirect := o.Caller == CallerForwarded && IsNavigation(r, o)

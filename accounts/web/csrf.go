@@ -1,12 +1,12 @@
 package web
 
 import (
+	"github.com/authgate/authgate/verify/redirect"
 	"net/http"
 	"net/url"
 	"strings"
 
 	"github.com/authgate/authgate/accounts"
-	"github.com/authgate/authgate/verify"
 )
 
 // requireSameSite refuses a state-changing request from another site. Every
@@ -53,6 +53,6 @@ func (h *Handler) sameSite(r *http.Request) bool {
 			return true
 		}
 	}
-	_, ok := verify.SafeRedirect(origin+"/", h.cfg.Domains)
+	_, ok := redirect.Safe(origin+"/", h.cfg.Domains)
 	return ok
 }

@@ -8,6 +8,7 @@ package web
 
 import (
 	"errors"
+	"github.com/authgate/authgate/verify/redirect"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -44,7 +45,7 @@ type Config struct {
 	// LoginURL is the public URL of the login page; Domains the hosts rd
 	// may point at.
 	LoginURL string
-	Domains  verify.Domains
+	Domains  redirect.Domains
 	Title    string // empty: DefaultTitle
 	LogoURL  string
 	Logger   *slog.Logger
@@ -322,7 +323,7 @@ func (h *Handler) clearCookie() *http.Cookie {
 
 // safeRD returns rd if it may be followed, else "".
 func (h *Handler) safeRD(rd string) string {
-	t, _ := verify.SafeRedirect(rd, h.cfg.Domains)
+	t, _ := redirect.Safe(rd, h.cfg.Domains)
 	return t
 }
 

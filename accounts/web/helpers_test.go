@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"github.com/authgate/authgate/verify/redirect"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -52,7 +53,7 @@ func newFixture(tb testing.TB, mod func(*accounts.Config, *Config)) *fixture {
 	wcfg := Config{
 		Cookie:   Cookie{Name: "authgate_session", Domain: "example.com", Secure: true},
 		LoginURL: "https://auth.example.com/login",
-		Domains:  verify.Domains{"example.com"},
+		Domains:  redirect.Domains{"example.com"},
 	}
 	if mod != nil {
 		mod(&acfg, &wcfg)

@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"github.com/authgate/authgate/verify/redirect"
 	"log/slog"
 	"net/url"
 	"os"
@@ -46,8 +47,8 @@ type Config struct {
 	// anyone on the path can steal the session.
 	CookieSecure bool `env:"COOKIE_SECURE"`
 
-	LoginURL        absoluteURL    `env:"LOGIN_URL"`
-	RedirectDomains verify.Domains `env:"REDIRECT_DOMAINS"`
+	LoginURL        absoluteURL      `env:"LOGIN_URL"`
+	RedirectDomains redirect.Domains `env:"REDIRECT_DOMAINS"`
 
 	// Store holds users and sessions: memory (default; lost on restart),
 	// bolt:///path (one replica, survives restarts) or redis://...
@@ -276,11 +277,11 @@ func (c Config) check() error {
 
 // redirectDomains is AUTHGATE_REDIRECT_DOMAINS, or when empty the cookie
 // domain and the login URL's host.
-func (c Config) redirectDomains() verify.Domains {
+func (c Config) redirectDomains() redirect.Domains {
 	if len(c.RedirectDomains) > 0 {
 		return c.RedirectDomains
 	}
-	var d verify.Domains
+	var d redirect.Domains
 	if c.CookieDomain != "" {
 		d = append(d, string(c.CookieDomain))
 	}
@@ -298,7 +299,7 @@ type cookieDomain string
 
 func (d *cookieDomain) UnmarshalText(b []byte) error {
 	s := strings.TrimPrefix(strings.ToLower(strings.TrimSpace(string(b))), ".")
-	if _, err := verify.ParseDomains([]string{s}); err != nil || s == "" || !strings.Contains(s, ".") && s != "localhost" {
+	if _, err := redirect.ParseDomains([]string{s}); err != nil || s == "" || !strings.Contains(s, ".") && s != "localhost" {
 		return fmt.Errorf("%q is not a host name", string(b))
 	}
 	*d = cookieDomain(s)

@@ -1,4 +1,8 @@
-package verify
+// Package redirect decides which return-to URLs (rd) may ever be followed
+// or emitted: the allowed domains, the one strict check every rd passes
+// (on /login, /logout and /verify alike), and the login URL that carries
+// one. It imports nothing of authgate.
+package redirect
 
 import (
 	"net"
@@ -75,7 +79,7 @@ func (e hostError) Error() string { return string(e) }
 
 const errBadHost = hostError("not a valid host name")
 
-// SafeRedirect returns target if a browser following it would land on an
+// Safe returns target if a browser following it would land on an
 // allowed host (or on the gate's own host, for a relative path), and false
 // otherwise. It is the single gate for every rd the service follows or
 // emits: /login, /logout and /verify all call it (Authelia's logout endpoint
@@ -96,7 +100,7 @@ const errBadHost = hostError("not a valid host name")
 //   - a host made of letters, digits, "-" and "." only, without a trailing
 //     dot, that is not a bare number (browsers read "2130706433" as an IPv4
 //     address), and that equals an allowed domain or ends in "."+domain.
-func SafeRedirect(target string, allowed Domains) (string, bool) {
+func Safe(target string, allowed Domains) (string, bool) {
 	if target == "" || len(target) > maxRedirectLength {
 		return "", false
 	}
@@ -220,10 +224,10 @@ func validPort(p string) bool {
 	return n > 0 && n < 65536
 }
 
-// LoginRedirect builds "<loginURL>?rd=<target>" with target escaped as a
-// query value. target must already have passed SafeRedirect; if it is empty
+// Login builds "<loginURL>?rd=<target>" with target escaped as a
+// query value. target must already have passed Safe; if it is empty
 // the login URL is returned alone.
-func LoginRedirect(loginURL, target string) string {
+func Login(loginURL, target string) string {
 	if target == "" {
 		return loginURL
 	}
