@@ -11,7 +11,8 @@
 // return-to (rd) URLs may ever be followed, verify/rules holds the access
 // rules file.
 //
-// The package imports nothing of authgate but its own subpackages. What it needs from the
-// account side (is this session live? are these Basic credentials right?)
-// is declared here as small interfaces and wired in by cmd/authgate.
+// The package imports nothing of authgate but its own subpackages. What it
+// needs from the account side (is this session live? are these Basic
+// credentials right?) is declared here as small interfaces and wired in by
+// cmd/authgate.
 package verify
