@@ -1,7 +1,9 @@
 package verify
 
 import (
+	"bytes"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"strings"
 	"testing"
@@ -187,4 +189,26 @@ func BenchmarkVerifyRules(b *testing.B) {
 		r.Header.Set("X-Original-URL", "https://h100.example.com/p100/reports?q=1")
 		runVerify(b, f, r, 200)
 	})
+}
+
+// TestVerifyRulesLogDecisionAtDebug: at debug level every decision names
+// its rule; at info level nothing is logged for an allowed request.
+func TestVerifyRulesLogDecisionAtDebug(t *testing.T) {
+	for _, level := range []slog.Level{slog.LevelDebug, slog.LevelInfo} {
+		var buf bytes.Buffer
+		f := newFixture(t, func(c *Config) {
+			withRules(t, rulesFile)(c)
+			c.Logger = slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: level}))
+		})
+		if w := f.do("GET", "/verify", original("https://app.example.com/public/a")); w.Code != 200 {
+			t.Fatalf("status %d", w.Code)
+		}
+		logged := strings.Contains(buf.String(), "rule=public")
+		if logged != (level == slog.LevelDebug) {
+			t.Fatalf("level %s: log %q", level, buf.String())
+		}
+		if level == slog.LevelInfo && buf.Len() != 0 {
+			t.Fatalf("an allowed request logged at info: %q", buf.String())
+		}
+	}
 }
