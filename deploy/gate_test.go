@@ -185,8 +185,9 @@ func defaultGateEnv(tb testing.TB, cfg gateConfig) []string {
 // localEnv turns a deployment's environment into one the real binary runs
 // with here: AUTHGATE_LISTEN becomes addr, and every *_FILE a file in dir,
 // written by the first caller, so gates given the same dir share the
-// signing key, as replicas mounting one Secret do.
-func localEnv(tb testing.TB, env map[string]string, dir, addr string) []string {
+// signing key, as replicas mounting one Secret do. files holds the content
+// of the files the test cannot make up (the ConfigMap's rules), by variable.
+func localEnv(tb testing.TB, env, files map[string]string, dir, addr string) []string {
 	tb.Helper()
 	vars := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir}
 	for k, v := range env {
@@ -205,7 +206,14 @@ func localEnv(tb testing.TB, env map[string]string, dir, addr string) []string {
 		case k == "AUTHGATE_USERS_FILE":
 			v = usersFile(tb, dir)
 		case strings.HasSuffix(k, "_FILE"):
-			tb.Fatalf("%s: the test does not know what file to put there", k)
+			content, ok := files[k]
+			if !ok {
+				tb.Fatalf("%s: the test does not know what file to put there", k)
+			}
+			v = filepath.Join(dir, strings.ToLower(strings.TrimPrefix(k, "AUTHGATE_")))
+			if !fileExists(v) {
+				writeFile(tb, v, content)
+			}
 		}
 		vars = append(vars, k+"="+v)
 	}
@@ -220,5 +228,5 @@ func localEnv(tb testing.TB, env map[string]string, dir, addr string) []string {
 func checkGateEnv(tb testing.TB, env map[string]string, probes ...string) {
 	tb.Helper()
 	addr := fmt.Sprintf("127.0.0.1:%d", freePort(tb))
-	startGate(tb, gateConfig{addr: addr, env: localEnv(tb, env, tb.TempDir(), addr), probes: probes})
+	startGate(tb, gateConfig{addr: addr, env: localEnv(tb, env, nil, tb.TempDir(), addr), probes: probes})
 }

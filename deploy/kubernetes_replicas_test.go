@@ -14,18 +14,18 @@ import (
 )
 
 // checkReplicasShareRedis starts two gates with the Deployment's
-// environment, on one real redis-server and one signing key, as two
-// replicas would run: a user added with `authgate users add` (run with the
+// environment (its ConfigMap files in files, by variable), on one real
+// redis-server and one signing key, as two replicas would run: a user added with `authgate users add` (run with the
 // same environment, as `kubectl exec` does) signs in on one and is let
 // through by the other, and a logout on the second is refused by the first.
-func checkReplicasShareRedis(t *testing.T, c k8sContainer) {
+func checkReplicasShareRedis(t *testing.T, c k8sContainer, files map[string]string) {
 	srv := redistest.Start(t)
 	env := resolveEnv(t, c, map[string]string{"authgate-redis/url": srv.URL()})
 	dir := t.TempDir() // one signing key for both, as one Secret mounted by every replica
 	var gates []string
 	for range 2 {
 		addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-		vars := append(localEnv(t, env, dir, addr), fastArgon2...)
+		vars := append(localEnv(t, env, files, dir, addr), fastArgon2...)
 		startGate(t, gateConfig{addr: addr, env: vars, probes: []string{c.LivenessProbe.HTTPGet.Path, c.ReadinessProbe.HTTPGet.Path}})
 		gates = append(gates, "http://"+addr)
 	}
@@ -33,7 +33,7 @@ func checkReplicasShareRedis(t *testing.T, c k8sContainer) {
 
 	const name, password = "carol", "correct horse battery"
 	cmd := exec.Command(authgateBinary(t), "users", "add", name, "-groups", "admins")
-	cmd.Env = append(localEnv(t, env, dir, "127.0.0.1:0"), fastArgon2...)
+	cmd.Env = append(localEnv(t, env, files, dir, "127.0.0.1:0"), fastArgon2...)
 	cmd.Stdin = strings.NewReader(password + "\n")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("authgate users add: %v\n%s", err, out)

@@ -34,6 +34,7 @@ func TestKubernetesManifests(t *testing.T) {
 		t.Run("spread over nodes", g.checkSpread)
 		t.Run("environment", g.checkEnv)
 		t.Run("files from Secret volumes", g.checkSecretFiles)
+		t.Run("access rules from the ConfigMap authgate-rules", g.checkRulesConfigMap)
 		t.Run("ports and probes", g.checkPortsAndProbes)
 	})
 	t.Run("PodDisruptionBudget", g.checkPDB)
@@ -48,7 +49,12 @@ func TestKubernetesManifests(t *testing.T) {
 
 	t.Run("the Deployment's settings run replicas on one Redis", func(t *testing.T) {
 		t.Parallel()
-		checkReplicasShareRedis(t, g.c)
+		checkReplicasShareRedis(t, g.c, g.configMapFiles(t))
+	})
+
+	t.Run("an edit of the ConfigMap authgate-rules takes effect without a restart", func(t *testing.T) {
+		t.Parallel()
+		checkRulesReload(t, g.rulesYAML(t))
 	})
 
 	t.Run("redis.yml's arguments start the real redis-server", func(t *testing.T) {
@@ -255,8 +261,8 @@ func (g *gateManifests) checkEnv(t *testing.T) {
 	}
 }
 
-// Files the gate reads come from Secret volumes: the signing key above
-// all, which every replica must share (a random key per pod would make
+// Files the gate reads come from Secret volumes (but the access rules,
+// from a ConfigMap): the signing key above all, which every replica must share (a random key per pod would make
 // each replica refuse the others' tokens).
 func (g *gateManifests) checkSecretFiles(t *testing.T) {
 	d, c, env := g.d, g.c, g.env
@@ -264,8 +270,8 @@ func (g *gateManifests) checkSecretFiles(t *testing.T) {
 		t.Error("AUTHGATE_SECRET_FILE is not set: each replica would sign with its own random key")
 	}
 	for name, file := range env {
-		if !strings.HasSuffix(name, "_FILE") {
-			continue
+		if !strings.HasSuffix(name, "_FILE") || name == "AUTHGATE_RULES_FILE" {
+			continue // the rules are no secret: checkRulesConfigMap
 		}
 		var from string
 		for _, m := range c.VolumeMounts {

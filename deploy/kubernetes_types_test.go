@@ -22,6 +22,8 @@ type k8sObject struct {
 		Annotations map[string]string `yaml:"annotations"`
 	} `yaml:"metadata"`
 	Spec yaml.Node `yaml:"spec"`
+	// Data is a ConfigMap's.
+	Data map[string]string `yaml:"data"`
 }
 
 type k8sProbe struct {
@@ -90,6 +92,7 @@ type k8sContainer struct {
 	VolumeMounts []struct {
 		Name      string `yaml:"name"`
 		MountPath string `yaml:"mountPath"`
+		SubPath   string `yaml:"subPath"`
 		ReadOnly  bool   `yaml:"readOnly"`
 	} `yaml:"volumeMounts"`
 	LivenessProbe  *k8sProbe `yaml:"livenessProbe"`
@@ -174,6 +177,10 @@ type k8sPodTemplate struct {
 			Secret *struct {
 				SecretName string `yaml:"secretName"`
 			} `yaml:"secret"`
+			ConfigMap *struct {
+				Name  string `yaml:"name"`
+				Items []any  `yaml:"items"`
+			} `yaml:"configMap"`
 		} `yaml:"volumes"`
 	} `yaml:"spec"`
 }

@@ -83,6 +83,135 @@ func TestNginxLockedBasicClient(t *testing.T) {
 	}
 }
 
+// TestNginxRules runs the shipped nginx config in front of a gate with an
+// access rules file (AUTHGATE_RULES_FILE): a public path passes without
+// credentials, and with none of the client's identity headers; a path for
+// the group admins refuses other users; a retired host is refused to
+// everyone; and the verify URL's own groups still apply after an allow.
+func TestNginxRules(t *testing.T) {
+	t.Parallel()
+	rulesFile := filepath.Join(t.TempDir(), "rules.yaml")
+	writeFile(t, rulesFile, `default: authenticated
+rules:
+  - name: public
+    hosts: [app.example.com]
+    paths: ["/public/*"]
+    methods: [GET, HEAD]
+    action: allow
+  # In nginx's location "/": the file alone asks for the group.
+  - name: console
+    hosts: [app.example.com]
+    paths: ["/console/*"]
+    action: authenticated
+    groups: [admins]
+  # In nginx's location /admin, whose verify URL says groups=admins.
+  - name: admin-help
+    hosts: [app.example.com]
+    paths: [/admin/help]
+    action: allow
+  - name: retired
+    hosts: [old.example.com]
+    action: deny
+`)
+	n := startNginx(t, []string{"AUTHGATE_RULES_FILE=" + rulesFile},
+		// The retired application, still served by this nginx.
+		replacement{"server_name app.example.com;", "server_name app.example.com old.example.com;"})
+	s := n.stack
+	old := fmt.Sprintf("https://old.example.com:%d", n.httpsPort)
+	aliceTok, aliceCookie := s.login(t, alice)
+	bobTok, bobCookie := s.login(t, bob)
+
+	t.Run("public path without credentials", func(t *testing.T) {
+		for _, h := range []map[string]string{nil, navigation, with(apiClient,
+			"Remote-User", "spoof-user", "Remote-Groups", "spoof-admins", "Remote-Email", "spoof@evil.example", "Remote-Name", "spoof")} {
+			r := s.do(t, http.MethodGet, s.app+"/public/index.html?x=1", "", h)
+			if r.status != http.StatusOK || r.seen == nil {
+				t.Fatalf("status %d from %s, want 200 from the upstream; body %q", r.status, source(r), r.body)
+			}
+			for _, k := range []string{"Remote-User", "Remote-Groups", "Remote-Email", "Remote-Name"} {
+				for _, v := range r.seen.Header.Values(k) {
+					if v != "" {
+						t.Errorf("upstream %s = %q on an anonymous public request, want empty or absent", k, v)
+					}
+				}
+			}
+		}
+	})
+	t.Run("public path with a session names the user", func(t *testing.T) {
+		wantIdentity(t, s.do(t, http.MethodGet, s.app+"/public/index.html", "", cookie(bobCookie)), bob)
+	})
+	// In nginx's location "/", every 401 becomes the redirect to the
+	// login page.
+	t.Run("a method the public rule does not list must sign in", func(t *testing.T) {
+		r := s.do(t, http.MethodPost, s.app+"/public/form", "x=1", map[string]string{"Content-Type": "application/x-www-form-urlencoded"})
+		s.wantLoginRedirect(t, r, s.app+"/public/form")
+	})
+	t.Run("paths outside the public rule must sign in", func(t *testing.T) {
+		for _, path := range []string{"/publicity", "/public/../whoami", "/public/..%2fwhoami", "/public%2F..%2Fwhoami", "/PUBLIC/index.html"} {
+			r := s.do(t, http.MethodGet, s.app+path, "", apiClient)
+			if r.seen != nil || r.status != http.StatusFound && r.status != http.StatusBadRequest {
+				t.Errorf("anonymous %s: status %d from %s, want 302 to the login page (or 400 from nginx)", path, r.status, source(r))
+			}
+		}
+	})
+	t.Run("the group's area", func(t *testing.T) {
+		for _, tc := range []struct {
+			name, path string
+			creds      map[string]string
+			user       *testUser // nil: 403
+		}{
+			{"member with a cookie", "/console/settings", cookie(aliceCookie), &alice},
+			{"member with a token on the bare path", "/console", bearer(aliceTok), &alice},
+			{"non-member with a cookie", "/console/settings", cookie(bobCookie), nil},
+			{"non-member with a token", "/console", bearer(bobTok), nil},
+			{"non-member through the public path", "/public/../console/settings", bearer(bobTok), nil},
+			{"non-member with an escaped path", "/%63onsole/settings", bearer(bobTok), nil},
+			{"non-member with an encoded slash", "/public%2f..%2fconsole/settings", bearer(bobTok), nil},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				r := s.do(t, http.MethodGet, s.app+tc.path, "", tc.creds)
+				if tc.user != nil {
+					wantIdentity(t, r, *tc.user)
+					return
+				}
+				if r.seen != nil || r.status != http.StatusForbidden && r.status != http.StatusBadRequest {
+					t.Fatalf("status %d from %s, want 403 (or 400 from nginx)", r.status, source(r))
+				}
+			})
+		}
+		r := s.do(t, http.MethodGet, s.app+"/console/settings", "", navigation)
+		s.wantLoginRedirect(t, r, s.app+"/console/settings")
+	})
+	t.Run("an allow does not lift the verify URL's groups", func(t *testing.T) {
+		r := s.do(t, http.MethodGet, s.app+"/admin/help", "", navigation)
+		s.wantLoginRedirect(t, r, s.app+"/admin/help")
+		if r := s.do(t, http.MethodGet, s.app+"/admin/help", "", bearer(bobTok)); r.status != http.StatusForbidden {
+			t.Errorf("bob: status %d from %s, want 403", r.status, source(r))
+		}
+		wantIdentity(t, s.do(t, http.MethodGet, s.app+"/admin/help", "", bearer(aliceTok)), alice)
+	})
+	t.Run("the retired host is refused to everyone", func(t *testing.T) {
+		for _, tc := range []struct {
+			name, path string
+			headers    map[string]string
+		}{
+			{"anonymous browser", "/", navigation},
+			{"anonymous API client", "/api/items", apiClient},
+			{"admin with a session", "/", cookie(aliceCookie)},
+			{"admin with a token in the group location", "/admin/users", bearer(aliceTok)},
+			{"public path of the other host", "/public/index.html", nil},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				if r := s.do(t, http.MethodGet, old+tc.path, "", tc.headers); r.status != http.StatusForbidden {
+					t.Fatalf("status %d from %s, want 403", r.status, source(r))
+				}
+			})
+		}
+		// The same session still opens the application next door.
+		wantIdentity(t, s.do(t, http.MethodGet, s.app+"/whoami", "", cookie(aliceCookie)), alice)
+	})
+}
+
 // nginxStack is the shipped nginx config running in front of the real gate.
 type nginxStack struct {
 	*stack
@@ -98,7 +227,7 @@ func startNginx(t *testing.T, gateEnv []string, extra ...replacement) *nginxStac
 	start := time.Now()
 	bin := nginxBinary(t)
 	dir := t.TempDir()
-	cert := selfSignedCert(t, dir, "app.example.com", "auth.example.com", "wiki.example.com")
+	cert := selfSignedCert(t, dir, "app.example.com", "auth.example.com", "wiki.example.com", "old.example.com")
 	up := newUpstream(t)
 	gateAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	httpsPort, httpPort := freePort(t), freePort(t)

@@ -88,6 +88,7 @@ func TestVerifyRules(t *testing.T) {
 		{"denied host, signed in", "/verify", with(original("https://old.example.com/"), "Authorization", admin), 403, ""},
 		{"default, signed in", "/verify", with(original("https://app.example.com/x"), "Authorization", staff), 200, "bob"},
 		{"default, anonymous", "/verify", original("https://app.example.com/x"), 401, ""},
+		{"a marker in the verify URL does not narrow", "/verify?proxy=caddy&on_fail=401", original("https://app.example.com/public/a"), 200, ""},
 		{"verify URL narrows an allow", "/verify?groups=admins", original("https://app.example.com/public/a"), 401, ""},
 		{"verify URL narrows an allow, non-member", "/verify?groups=admins", with(original("https://app.example.com/public/a"), "Authorization", staff), 403, ""},
 		{"verify URL narrows an allow, member", "/verify?groups=admins", with(original("https://app.example.com/public/a"), "Authorization", admin), 200, "alice"},

@@ -213,7 +213,7 @@ func (v *Verifier) ruled(c echo.Context, r *http.Request, set *rules.Set) error 
 	case rules.Deny:
 		return c.JSONBlob(http.StatusForbidden, bodyForbidden)
 	case rules.Allow:
-		if r.URL.RawQuery != "" {
+		if r.URL.RawQuery != "" && v.policy(r.URL.RawQuery).narrows() {
 			return v.signedIn(c, r, nil)
 		}
 		hv := anonymous
@@ -505,6 +505,13 @@ func looksLikeRule(k string) bool {
 	k = strings.ToLower(strings.TrimSpace(k))
 	return strings.HasPrefix(k, "group") || strings.HasPrefix(k, "user") ||
 		strings.HasPrefix(k, "on_fail") || strings.HasPrefix(k, "on-fail") || strings.HasPrefix(k, "onfail")
+}
+
+// narrows reports whether the query restricts who may pass at all (groups,
+// users, or a rule it cannot read); on_fail and unknown markers such as
+// Caddy's proxy=caddy do not.
+func (p policy) narrows() bool {
+	return p.invalid || len(p.groups) > 0 || len(p.users) > 0
 }
 
 func (p policy) allows(id Identity) bool {

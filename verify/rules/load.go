@@ -232,6 +232,9 @@ func buildRule(fr fileRule, pos, line int) (Rule, error) {
 			return r, fmt.Errorf("path %q: * only as a final /*", p)
 		}
 		if n, safe := NormalizePath(stem); !safe || n != stem && !(prefix && stem == "") {
+			if prefix {
+				n = strings.TrimSuffix(n, "/") + "/*"
+			}
 			return r, fmt.Errorf("path %q is not in normal form (write it as %q): requests are matched after normalisation", p, n)
 		}
 		r.paths = append(r.paths, p)
