@@ -140,6 +140,24 @@ func (t *TrustedProxies) client(r *http.Request, peer netip.Addr, trusted bool) 
 	return peer
 }
 
+// peerAddr reads the address of a RemoteAddr ("ip:port", "[ip6]:port"),
+// without the port's parse, which nothing here needs.
+func peerAddr(remote string) (netip.Addr, bool) {
+	i := strings.LastIndexByte(remote, ':')
+	if i < 0 {
+		return netip.Addr{}, false
+	}
+	host := remote[:i]
+	if len(host) > 1 && host[0] == '[' && host[len(host)-1] == ']' {
+		host = host[1 : len(host)-1]
+	}
+	a, err := netip.ParseAddr(host)
+	if err != nil || a.Zone() != "" {
+		return netip.Addr{}, false
+	}
+	return a.Unmap(), true
+}
+
 // parseIP reads an address as forwarding headers write it ("192.0.2.1",
 // "2001:db8::1", "[2001:db8::1]").
 func parseIP(s string) (netip.Addr, bool) {
@@ -264,20 +282,23 @@ func OriginalRequest(r *http.Request, trusted bool) Original {
 // uri is the path and query, without a fragment.
 func splitURL(s string) (sch, host, uri string, ok bool) {
 	for _, p := range [...]string{"https://", "http://"} {
-		if len(s) < len(p) || !strings.EqualFold(s[:len(p)], p) {
+		if len(s) < len(p) || s[:len(p)] != p && !strings.EqualFold(s[:len(p)], p) {
 			continue
 		}
 		rest := s[len(p):]
-		// One pass, no strings.IndexAny: it builds its byte set on every
-		// call, and this runs on every request when rules are in force.
+		// The host ends at the first "/", "?" or "#"; a host with "@",
+		// "%", "\\" or a space is not the plain shape. One pass over the
+		// host only: this runs on every request when rules are in force.
 		end, plain := len(rest), true
 		for i := 0; i < len(rest); i++ {
 			c := rest[i]
-			if end == len(rest) && (c == '/' || c == '?' || c == '#') {
+			if c == '/' || c == '?' || c == '#' {
 				end = i
+				break
 			}
-			if c == '\\' || c == ' ' || end == len(rest) && (c == '@' || c == '%') {
+			if c == '@' || c == '%' || c == '\\' || c == ' ' {
 				plain = false
+				break
 			}
 		}
 		host, uri = rest[:end], rest[end:]

@@ -7,7 +7,6 @@ import (
 	"github.com/authgate/authgate/verify/redirect"
 	"log/slog"
 	"net/http"
-	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -205,7 +204,7 @@ var anonymous = identityHeader(Identity{})
 // can only narrow it: a location whose verify URL names groups needs a
 // signed-in member whatever the file says.
 func (v *Verifier) ruled(c echo.Context, r *http.Request, set *rules.Set) error {
-	d := set.Decide(v.ruleRequest(r, set))
+	d := v.decide(r, set)
 	if v.log.Enabled(r.Context(), slog.LevelDebug) {
 		v.log.Debug("verify: decision", "rule", d.RuleName(), "action", d.Action.String())
 	}
@@ -218,8 +217,10 @@ func (v *Verifier) ruled(c echo.Context, r *http.Request, set *rules.Set) error 
 		}
 		hv := anonymous
 		if tok, id, err := v.authenticate(c, r); err == nil {
-			if hv = identityHeader(id); tok != nil {
-				hv = tok.header
+			if tok != nil {
+				hv = tok.header // prepared when the token was first verified
+			} else {
+				hv = identityHeader(id)
 			}
 		}
 		v.setIdentity(c, hv)
@@ -228,29 +229,28 @@ func (v *Verifier) ruled(c echo.Context, r *http.Request, set *rules.Set) error 
 	return v.signedIn(c, r, d.Rule)
 }
 
-// ruleRequest describes the original request for the rules: the same
-// headers, from the same trusted proxies, as OriginalRequest reads; the
-// client address only when a rule names networks.
-func (v *Verifier) ruleRequest(r *http.Request, set *rules.Set) rules.Request {
-	var req rules.Request
-	ap, err := netip.ParseAddrPort(r.RemoteAddr)
-	if err != nil {
-		return req
+// decide applies set to the request: the original request as the same
+// trusted proxies describe it to OriginalRequest, and the client address,
+// looked up only when a rule that names networks is reached.
+func (v *Verifier) decide(r *http.Request, set *rules.Set) rules.Decision {
+	req := rules.Request{ClientPending: true}
+	peer, ok := peerAddr(r.RemoteAddr)
+	if !ok {
+		req.ClientPending = false // no address: no network matches
+		return set.Decide(req)
 	}
-	peer := ap.Addr().Unmap()
 	trusted := v.cfg.Trusted.Contains(peer)
-	if set.UsesNetworks() {
-		req.Client = v.cfg.Trusted.client(r, peer, trusted)
+	if trusted {
+		if o := OriginalRequest(r, true); o.Caller != CallerUnknown && o.Host != "" {
+			req.Known, req.Host, req.Path, req.Method = true, o.Host, o.URI, o.Method
+		}
 	}
-	if !trusted {
-		return req
+	d := set.Decide(req)
+	if d.NeedClient {
+		req.Client, req.ClientPending = v.cfg.Trusted.client(r, peer, trusted), false
+		d = set.Decide(req)
 	}
-	o := OriginalRequest(r, true)
-	if o.Caller == CallerUnknown || o.Host == "" {
-		return req
-	}
-	req.Known, req.Host, req.Path, req.Method = true, o.Host, o.URI, o.Method
-	return req
+	return d
 }
 
 // errUnauthenticated covers every reason credentials are missing or bad;

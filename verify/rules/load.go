@@ -316,7 +316,6 @@ func (s *Set) index() {
 		if len(r.hosts) == 0 && len(r.paths) == 0 && len(r.methods) == 0 {
 			s.unknown = append(s.unknown, idx)
 		}
-		s.networks = s.networks || len(r.networks) > 0
 	}
 }
 

@@ -66,6 +66,10 @@ type Request struct {
 	Path   string // raw path, query allowed: normalised here
 	Method string
 	Client netip.Addr // the zero Addr matches no network
+	// ClientPending says Client has not been looked up yet: Decide then
+	// stops at the first rule that names networks and answers NeedClient,
+	// so the lookup is paid only by requests that meet such a rule.
+	ClientPending bool
 }
 
 // Decision is the outcome: the action, and the rule that decided (nil for
@@ -73,6 +77,9 @@ type Request struct {
 type Decision struct {
 	Action Action
 	Rule   *Rule
+	// NeedClient: the request's client address is needed to decide (it
+	// was pending); decide again with it.
+	NeedClient bool
 }
 
 // RuleName is the deciding rule's name, or "default".
@@ -126,8 +133,6 @@ type Set struct {
 	// wildLen marks the lengths of the wildcard suffixes, so a host's
 	// suffixes of other lengths cost no map lookup.
 	wildLen [256]bool
-	// networks: some rule names networks, so the client address is needed.
-	networks bool
 	// unknown lists the rules an unknown original request can match: no
 	// host, path or method criteria.
 	unknown []int32
@@ -170,8 +175,11 @@ func (s *Set) Decide(req Request) Decision {
 	t := newTarget(req)
 	if !req.Known {
 		for _, i := range s.unknown {
-			if s.Rules[i].mismatch(&t) == "" {
+			switch s.Rules[i].mismatch(&t) {
+			case "":
 				return Decision{Action: s.Rules[i].Action, Rule: &s.Rules[i]}
+			case clientPending:
+				return Decision{NeedClient: true}
 			}
 		}
 		return Decision{Action: s.Default}
@@ -202,8 +210,11 @@ func (s *Set) Decide(req Request) Decision {
 		}
 		last = best
 		r := &s.Rules[best]
-		if r.mismatch(&t) == "" {
+		switch r.mismatch(&t) {
+		case "":
 			return Decision{Action: r.Action, Rule: r}
+		case clientPending:
+			return Decision{NeedClient: true}
 		}
 	}
 }
@@ -239,10 +250,6 @@ func (s *Set) candidates(host string, lists *[maxLists][]int32) int {
 	return n
 }
 
-// UsesNetworks reports whether any rule names networks: only then does a
-// decision need the client's address.
-func (s *Set) UsesNetworks() bool { return s.networks }
-
 // Skip says why a rule before the deciding one did not match.
 type Skip struct {
 	Rule     string `json:"rule"`
@@ -254,6 +261,7 @@ type Skip struct {
 // and saying, for each one that did not match, the first criterion that
 // did not.
 func (s *Set) Explain(req Request) (Decision, []Skip) {
+	req.ClientPending = false
 	t := newTarget(req)
 	var skips []Skip
 	d := s.scan(&t, &skips)
@@ -306,6 +314,9 @@ func (r *Rule) mismatch(t *target) string {
 		}
 	}
 	if len(r.networks) > 0 {
+		if t.req.ClientPending {
+			return clientPending
+		}
 		ok := false
 		for _, p := range r.networks {
 			ok = ok || t.req.Client.IsValid() && p.Contains(t.req.Client.Unmap())
@@ -316,6 +327,10 @@ func (r *Rule) mismatch(t *target) string {
 	}
 	return ""
 }
+
+// clientPending is mismatch's answer when a rule needs the client address
+// and it has not been looked up.
+const clientPending = "\x00client pending"
 
 func addrString(a netip.Addr) string {
 	if !a.IsValid() {
