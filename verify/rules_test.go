@@ -213,3 +213,19 @@ func TestVerifyRulesLogDecisionAtDebug(t *testing.T) {
 		}
 	}
 }
+
+// TestVerifyRulesNetworkDecisionNotShared: a decision that rested on the
+// client's network is never reused for another client of the same URL
+// (decisions are remembered by URL only when no network was looked at).
+func TestVerifyRulesNetworkDecisionNotShared(t *testing.T) {
+	f := newFixture(t, withRules(t, rulesFile))
+	url := original("https://app.example.com/x")
+	for range 3 {
+		if w := f.do("GET", "/verify", with(url, "X-Forwarded-For", "198.51.100.7")); w.Code != 200 {
+			t.Fatalf("from the office network: %d, want 200", w.Code)
+		}
+		if w := f.do("GET", "/verify", with(url, "X-Forwarded-For", "203.0.113.9")); w.Code != 401 {
+			t.Fatalf("from elsewhere, same URL: %d, want 401", w.Code)
+		}
+	}
+}

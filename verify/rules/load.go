@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"io"
 	"net/netip"
 	"regexp"
@@ -67,7 +68,7 @@ func Parse(name string, data []byte) (*Set, []string, error) {
 	}
 	lines := ruleLines(&root)
 
-	s := &Set{exact: map[string][]int32{}, wildcard: map[string][]int32{}}
+	s := &Set{exact: map[string][]int32{}, wildcard: map[string][]int32{}, seed: maphash.MakeSeed()}
 	var ok bool
 	if s.Default, ok = parseAction(f.Default); !ok {
 		if f.Default == "" {

@@ -34,8 +34,12 @@ func Reading(raw string) string {
 }
 
 func cutQuery(s string) string {
-	if i := strings.IndexAny(s, "?#"); i >= 0 {
-		return s[:i]
+	// A loop, not strings.IndexAny, which builds its byte set per call:
+	// this runs for every request when rules are in force.
+	for i := 0; i < len(s); i++ {
+		if s[i] == '?' || s[i] == '#' {
+			return s[:i]
+		}
 	}
 	return s
 }

@@ -12,6 +12,7 @@
 package rules
 
 import (
+	"hash/maphash"
 	"net/netip"
 	"strings"
 	"sync/atomic"
@@ -136,6 +137,22 @@ type Set struct {
 	// unknown lists the rules an unknown original request can match: no
 	// host, path or method criteria.
 	unknown []int32
+
+	// recent remembers decisions by the exact host, path and method
+	// strings the proxy sent (direct-mapped, lock-free: a slot holds one
+	// immutable entry; a collision replaces it). Only decisions that did
+	// not need the client address are kept: they depend on nothing else,
+	// and the Set never changes (a reload builds a new Set, and a new
+	// cache). A hit skips normalisation and matching.
+	seed   maphash.Seed
+	recent [recentSlots]atomic.Pointer[recentEntry]
+}
+
+const recentSlots = 1024
+
+type recentEntry struct {
+	host, path, method string
+	rule               int32 // -1: the default
 }
 
 // Holder keeps the set in force; Store swaps a new one in whole.
@@ -155,6 +172,8 @@ type target struct {
 	safe bool
 	// reading is the lenient reading of an unsafe path (see Reading).
 	reading string
+	// usedClient: a rule naming networks was looked at.
+	usedClient bool
 }
 
 func newTarget(req Request) target {
@@ -170,24 +189,64 @@ func newTarget(req Request) target {
 }
 
 // Decide is /verify's evaluator: the first matching rule, else the
-// default. It allocates nothing for a clean path.
+// default. A request seen before (same host, path and method strings)
+// is answered from a small cache without allocating; otherwise the
+// decision allocates only to normalise an unclean path.
 func (s *Set) Decide(req Request) Decision {
+	if !req.Known {
+		d, _ := s.decide(req)
+		return d
+	}
+	slot := &s.recent[s.slotOf(req)]
+	if e := slot.Load(); e != nil && e.host == req.Host && e.path == req.Path && e.method == req.Method {
+		if e.rule < 0 {
+			return Decision{Action: s.Default}
+		}
+		return Decision{Action: s.Rules[e.rule].Action, Rule: &s.Rules[e.rule]}
+	}
+	d, usedClient := s.decide(req)
+	if !usedClient {
+		e := &recentEntry{host: req.Host, path: req.Path, method: req.Method, rule: -1}
+		if d.Rule != nil {
+			e.rule = int32(d.Rule.Position - 1)
+		}
+		slot.Store(e)
+	}
+	return d
+}
+
+func (s *Set) slotOf(req Request) uint64 {
+	var h maphash.Hash
+	h.SetSeed(s.seed)
+	h.WriteString(req.Host)
+	h.WriteByte(0)
+	h.WriteString(req.Path)
+	h.WriteByte(0)
+	h.WriteString(req.Method)
+	return h.Sum64() % recentSlots
+}
+
+// decide is Decide without the cache; usedClient reports whether a rule
+// that names networks was looked at (such a decision depends on the
+// client and must not be remembered by URL).
+func (s *Set) decide(req Request) (d Decision, usedClient bool) {
 	t := newTarget(req)
+	defer func() { usedClient = t.usedClient }()
 	if !req.Known {
 		for _, i := range s.unknown {
 			switch s.Rules[i].mismatch(&t) {
 			case "":
-				return Decision{Action: s.Rules[i].Action, Rule: &s.Rules[i]}
+				return Decision{Action: s.Rules[i].Action, Rule: &s.Rules[i]}, false
 			case clientPending:
-				return Decision{NeedClient: true}
+				return Decision{NeedClient: true}, false
 			}
 		}
-		return Decision{Action: s.Default}
+		return Decision{Action: s.Default}, false
 	}
 	var lists [maxLists][]int32
 	n := s.candidates(t.host, &lists)
 	if n < 0 {
-		return s.scan(&t, nil)
+		return s.scan(&t, nil), false
 	}
 	// Merge the sorted lists in file order.
 	var pos [maxLists]int
@@ -202,7 +261,7 @@ func (s *Set) Decide(req Request) Decision {
 			}
 		}
 		if bi < 0 {
-			return Decision{Action: s.Default}
+			return Decision{Action: s.Default}, false
 		}
 		pos[bi]++
 		if best == last {
@@ -212,9 +271,9 @@ func (s *Set) Decide(req Request) Decision {
 		r := &s.Rules[best]
 		switch r.mismatch(&t) {
 		case "":
-			return Decision{Action: r.Action, Rule: r}
+			return Decision{Action: r.Action, Rule: r}, false
 		case clientPending:
-			return Decision{NeedClient: true}
+			return Decision{NeedClient: true}, false
 		}
 	}
 }
@@ -314,6 +373,7 @@ func (r *Rule) mismatch(t *target) string {
 		}
 	}
 	if len(r.networks) > 0 {
+		t.usedClient = true
 		if t.req.ClientPending {
 			return clientPending
 		}

@@ -438,3 +438,43 @@ func FuzzNormalizePath(f *testing.F) {
 		}
 	})
 }
+
+// TestDecideCache: a decision answered from the cache is the one the
+// evaluator gives, for every request of the table twice over, and a
+// request that differs only in method, host or path is never conflated; a
+// decision that needed the client address is not remembered.
+func TestDecideCache(t *testing.T) {
+	s := mustParse(t, example)
+	reqs := []Request{
+		req("status.example.com", "/healthz"), req("app.example.com", "/admin/x"), req("app.example.com", "/public/x"),
+		req("APP.example.com", "/public/x"), req("app.example.com", "/public%2fx"), req("old.example.com", "/"),
+	}
+	post := req("status.example.com", "/healthz")
+	post.Method = "POST"
+	reqs = append(reqs, post)
+	for round := range 3 {
+		for _, r := range reqs {
+			want, _ := s.Explain(r)
+			if got := s.Decide(r); got.RuleName() != want.RuleName() || got.Action != want.Action {
+				t.Fatalf("round %d, %s %s %s: Decide %s, Explain %s", round, r.Method, r.Host, r.Path, got.RuleName(), want.RuleName())
+			}
+		}
+	}
+	// lan names networks: with the client pending, Decide asks for it, and
+	// does so again next time rather than remembering an answer.
+	r := req("wiki.example.com", "/")
+	r.ClientPending = true
+	for range 2 {
+		if d := s.Decide(r); !d.NeedClient {
+			t.Fatalf("pending client: %+v, want NeedClient", d)
+		}
+	}
+	r.ClientPending, r.Client = false, netip.MustParseAddr("192.168.1.9")
+	if d := s.Decide(r); d.RuleName() != "lan" {
+		t.Fatalf("with the client: %s", d.RuleName())
+	}
+	r.Client = netip.MustParseAddr("203.0.113.1")
+	if d := s.Decide(r); d.RuleName() != "default" {
+		t.Fatalf("another client, same URL: %s (a networks decision must not be cached)", d.RuleName())
+	}
+}
