@@ -16,8 +16,12 @@ export AUTHGATE_TEST_CADDY := $(CADDY)
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
 
-build: ## build bin/authgate
-	$(GO) build -trimpath -o $(BIN) ./cmd/authgate
+VERSION       ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
+COMMIT        ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+LDFLAGS       := -X main.version=$(VERSION) -X main.commit=$(COMMIT)
+
+build: ## build bin/authgate, stamped with git describe and the commit
+	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/authgate
 
 run: build ## build and start the gate on its defaults (in memory, :8080)
 	AUTHGATE_COOKIE_SECURE=$${AUTHGATE_COOKIE_SECURE:-false} ./$(BIN)

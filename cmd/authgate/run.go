@@ -37,6 +37,8 @@ func run(ctx context.Context, args, environ []string, stdin io.Reader, stdout, s
 			return users(ctx, args[1:], environ, stdin, stdout)
 		case "rules":
 			return rulesCommand(args[1:], stdout)
+		case "version", "--version":
+			return printVersion(stdout)
 		case "help", "-h", "--help":
 			fmt.Fprint(stdout, usage)
 			return nil
@@ -74,6 +76,7 @@ commands:
   serve           run the gate (the default)
   hash-password   read a password on stdin, print its argon2id hash for AUTHGATE_USERS_FILE
   users           add, list, passwd, groups, delete accounts in a bolt or redis store
+  version         print the version, the commit and the Go version
   rules           check an access rules file (AUTHGATE_RULES_FILE), explain which rule decides a request
 
 configuration: AUTHGATE_* environment variables, see README.md
@@ -273,7 +276,9 @@ func (s *server) warn(staticUsers int) {
 	if s.kind == "redis" {
 		s.log.Info("failed sign-ins are counted in Redis: AUTHGATE_MAX_FAILURES holds for every replica together")
 	}
-	s.log.Info("authgate configured", "store", s.kind, "registration", s.cfg.Registration.String(),
+	b := readBuildInfo()
+	s.log.Info("authgate configured", "version", b.Version, "commit", b.Commit, "go", b.GoVersion,
+		"store", s.kind, "registration", s.cfg.Registration.String(),
 		"trusted_proxies", s.cfg.TrustedProxies.String(),
 		"static_users", staticUsers, "redirect_domains", strings.Join(s.cfg.redirectDomains(), ","), "session_ttl", s.cfg.SessionTTL.String())
 }
