@@ -4,6 +4,7 @@ import (
 	"hash/maphash"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -27,9 +28,10 @@ type tokenCache struct {
 const cacheShards = 64
 
 type cacheShard struct {
-	mu sync.RWMutex
-	m  map[string]*verifiedToken
-	_  [32]byte // 24 (RWMutex) + 8 (map) + 32 = one 64-byte cache line per shard
+	mu           sync.RWMutex
+	m            map[string]*verifiedToken
+	hits, misses atomic.Uint64 // per shard, so cores do not fight over one line
+	_            [16]byte      // 24 (RWMutex) + 8 (map) + 16 + 16 = one 64-byte cache line per shard
 }
 
 // verifiedToken is a validated token with its answer prepared: the header
@@ -83,14 +85,17 @@ func (c *tokenCache) get(raw string, now time.Time) *verifiedToken {
 	t := s.m[raw]
 	s.mu.RUnlock()
 	if t == nil {
+		s.misses.Add(1)
 		return nil
 	}
 	if !now.Before(t.until) {
 		s.mu.Lock()
 		delete(s.m, raw)
 		s.mu.Unlock()
+		s.misses.Add(1)
 		return nil
 	}
+	s.hits.Add(1)
 	return t
 }
 
@@ -124,6 +129,15 @@ func (c *tokenCache) forget(raw string) {
 	s.mu.Lock()
 	delete(s.m, raw)
 	s.mu.Unlock()
+}
+
+// stats adds up the shards' counters.
+func (c *tokenCache) stats() (hits, misses uint64) {
+	for i := range c.shards {
+		hits += c.shards[i].hits.Load()
+		misses += c.shards[i].misses.Load()
+	}
+	return hits, misses
 }
 
 func (c *tokenCache) len() int {

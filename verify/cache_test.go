@@ -162,3 +162,19 @@ func TestTokenCacheConcurrent(t *testing.T) {
 		}
 	}
 }
+
+func TestTokenCacheStats(t *testing.T) {
+	f := newFixture(t, nil)
+	tok := f.login(t, "alice")
+	for range 3 {
+		f.do("GET", "/verify", bearerHdr(tok))
+	}
+	hits, misses, entries := f.v.TokenCacheStats()
+	if hits != 2 || misses != 1 || entries != 1 {
+		t.Fatalf("hits %d, misses %d, entries %d; want 2, 1, 1", hits, misses, entries)
+	}
+	off := newFixture(t, func(c *Config) { c.TokenCacheSize = 0 })
+	if h, m, e := off.v.TokenCacheStats(); h != 0 || m != 0 || e != 0 {
+		t.Fatalf("no cache: %d %d %d", h, m, e)
+	}
+}

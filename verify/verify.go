@@ -91,6 +91,8 @@ type Config struct {
 	// Rules holds the access rules in force (AUTHGATE_RULES_FILE); nil,
 	// or empty: every request must be signed in.
 	Rules *rules.Holder
+	// Observer, when set, sees every answer (metrics).
+	Observer Observer
 }
 
 // Verifier serves /verify.
@@ -125,6 +127,17 @@ func New(cfg Config) *Verifier {
 	return v
 }
 
+// TokenCacheStats reports the verified-token cache: lookups answered from
+// it, lookups that had to verify in full, and the tokens it holds (all
+// zero without a cache).
+func (v *Verifier) TokenCacheStats() (hits, misses uint64, entries int) {
+	if v.tokens == nil {
+		return 0, 0, 0
+	}
+	hits, misses = v.tokens.stats()
+	return hits, misses, v.tokens.len()
+}
+
 // RetryAfter is the Retry-After value, in whole seconds rounded up (never
 // 0), for a lock that lasts d more: every answer that carries a lock uses
 // it, so /verify and /login agree to the second.
@@ -144,39 +157,53 @@ var (
 // 5xx (nginx would turn a 5xx into an error page without a login redirect).
 func (v *Verifier) Handle(c echo.Context) (err error) {
 	r := c.Request()
+	var start time.Time
+	if v.cfg.Observer != nil {
+		start = time.Now()
+	}
+	reason := ReasonInternal
 	defer func() {
 		if p := recover(); p != nil {
 			v.log.Error("verify: recovered from panic; request refused", "panic", p)
-			err = v.unauthorized(c, r)
+			reason, err = ReasonInternal, v.unauthorized(c, r)
+		}
+		if v.cfg.Observer != nil {
+			v.cfg.Observer.Verified(c.Response().Status, reason, time.Since(start))
 		}
 	}()
 
 	if v.cfg.Rules != nil {
 		if set := v.cfg.Rules.Load(); set != nil {
-			return v.ruled(c, r, set)
+			reason, err = v.ruled(c, r, set)
+			return err
 		}
 	}
-	return v.signedIn(c, r, nil)
+	reason, err = v.signedIn(c, r, nil)
+	return err
 }
 
 // signedIn answers a request that must carry valid credentials: then the
 // deciding rule's groups and users (when a rule decided) and the verify
 // URL's own rules must hold.
-func (v *Verifier) signedIn(c echo.Context, r *http.Request, rule *rules.Rule) error {
+func (v *Verifier) signedIn(c echo.Context, r *http.Request, rule *rules.Rule) (Reason, error) {
 	tok, id, err := v.authenticate(c, r)
 	if err != nil {
 		var locked *LockedError
 		if errors.As(err, &locked) {
-			return v.tooMany(c, r, locked)
+			return ReasonLocked, v.tooMany(c, r, locked)
 		}
-		return v.unauthorized(c, r)
+		return reasonOf(err), v.unauthorized(c, r)
 	}
 	if rule != nil && !(rules.Decision{Rule: rule}).Permits(id.User, id.Groups) {
-		return c.JSONBlob(http.StatusForbidden, bodyForbidden)
+		reason := ReasonGroups
+		if len(rule.Users) > 0 && !(rules.Decision{Rule: &rules.Rule{Users: rule.Users}}).Permits(id.User, nil) {
+			reason = ReasonUsers
+		}
+		return reason, c.JSONBlob(http.StatusForbidden, bodyForbidden)
 	}
 	if r.URL.RawQuery != "" {
-		if !v.policy(r.URL.RawQuery).allows(id) {
-			return c.JSONBlob(http.StatusForbidden, bodyForbidden)
+		if reason, ok := v.policy(r.URL.RawQuery).check(id); !ok {
+			return reason, c.JSONBlob(http.StatusForbidden, bodyForbidden)
 		}
 	}
 	var hv [4][]string
@@ -186,7 +213,7 @@ func (v *Verifier) signedIn(c echo.Context, r *http.Request, rule *rules.Rule) e
 		hv = identityHeader(id) // Basic credentials
 	}
 	v.setIdentity(c, hv)
-	return c.NoContent(http.StatusOK)
+	return ReasonOK, c.NoContent(http.StatusOK)
 }
 
 func (v *Verifier) setIdentity(c echo.Context, hv [4][]string) {
@@ -203,20 +230,21 @@ var anonymous = identityHeader(Identity{})
 // usual checks. The verify URL's own rules still apply after an allow and
 // can only narrow it: a location whose verify URL names groups needs a
 // signed-in member whatever the file says.
-func (v *Verifier) ruled(c echo.Context, r *http.Request, set *rules.Set) error {
+func (v *Verifier) ruled(c echo.Context, r *http.Request, set *rules.Set) (Reason, error) {
 	d := v.decide(r, set)
 	if v.log.Enabled(r.Context(), slog.LevelDebug) {
 		v.log.Debug("verify: decision", "rule", d.RuleName(), "action", d.Action.String())
 	}
 	switch d.Action {
 	case rules.Deny:
-		return c.JSONBlob(http.StatusForbidden, bodyForbidden)
+		return ReasonRuleDenied, c.JSONBlob(http.StatusForbidden, bodyForbidden)
 	case rules.Allow:
 		if r.URL.RawQuery != "" && v.policy(r.URL.RawQuery).narrows() {
 			return v.signedIn(c, r, nil)
 		}
-		hv := anonymous
+		hv, reason := anonymous, ReasonPublic
 		if tok, id, err := v.authenticate(c, r); err == nil {
+			reason = ReasonOK
 			if tok != nil {
 				hv = tok.header // prepared when the token was first verified
 			} else {
@@ -224,7 +252,7 @@ func (v *Verifier) ruled(c echo.Context, r *http.Request, set *rules.Set) error 
 			}
 		}
 		v.setIdentity(c, hv)
-		return c.NoContent(http.StatusOK)
+		return reason, c.NoContent(http.StatusOK)
 	}
 	return v.signedIn(c, r, d.Rule)
 }
@@ -253,10 +281,6 @@ func (v *Verifier) decide(r *http.Request, set *rules.Set) rules.Decision {
 	return d
 }
 
-// errUnauthenticated covers every reason credentials are missing or bad;
-// the reasons themselves are logged at debug, never sent.
-var errUnauthenticated = errors.New("unauthenticated")
-
 // authenticate finds credentials in the request: a bearer token, else
 // Basic credentials, else the session cookie. A request that presents a
 // bearer token is judged on that token alone, never on a cookie beside it.
@@ -265,7 +289,7 @@ func (v *Verifier) authenticate(c echo.Context, r *http.Request) (*verifiedToken
 	if hasScheme(auth, "Basic") && v.cfg.Basic != nil {
 		user, pass, ok := r.BasicAuth()
 		if !ok {
-			return nil, Identity{}, errUnauthenticated
+			return nil, Identity{}, errBadCredentials
 		}
 		id, ok, err := v.cfg.Basic.CheckBasic(r.Context(), c.RealIP(), user, pass)
 		if err != nil {
@@ -276,7 +300,7 @@ func (v *Verifier) authenticate(c echo.Context, r *http.Request) (*verifiedToken
 			return nil, Identity{}, err
 		}
 		if !ok {
-			return nil, Identity{}, errUnauthenticated
+			return nil, Identity{}, errBadCredentials
 		}
 		return nil, id, nil
 	}
@@ -303,25 +327,25 @@ func (v *Verifier) requestToken(r *http.Request, auth string) string {
 // live returns raw verified, if its session is live.
 func (v *Verifier) live(ctx context.Context, raw string) (*verifiedToken, error) {
 	if raw == "" {
-		return nil, errUnauthenticated
+		return nil, errNoCredentials
 	}
 	tok, err := v.token(raw)
 	if err != nil {
 		v.log.Debug("verify: token refused", "reason", err)
-		return nil, errUnauthenticated
+		return nil, errBadToken
 	}
 	// Asked on every request, cached token or not: a logout or a
 	// revocation takes effect at once.
 	ok, err := v.cfg.Sessions.SessionLive(ctx, tok.session, tok.user)
 	if err != nil {
 		v.log.Warn("verify: session store unavailable; request refused", "err", err)
-		return nil, errUnauthenticated
+		return nil, errStore
 	}
 	if !ok {
 		if v.tokens != nil {
 			v.tokens.forget(raw)
 		}
-		return nil, errUnauthenticated
+		return nil, errSessionEnded
 	}
 	return tok, nil
 }
@@ -507,28 +531,29 @@ func looksLikeRule(k string) bool {
 		strings.HasPrefix(k, "on_fail") || strings.HasPrefix(k, "on-fail") || strings.HasPrefix(k, "onfail")
 }
 
+// check is allows with the reason of a refusal.
+func (p policy) check(id Identity) (Reason, bool) {
+	if p.invalid {
+		return ReasonRuleDenied, false
+	}
+	for _, any := range p.users {
+		if !containsFold(any, []string{id.User}) {
+			return ReasonUsers, false
+		}
+	}
+	for _, any := range p.groups {
+		if !containsFold(any, id.Groups) {
+			return ReasonGroups, false
+		}
+	}
+	return ReasonOK, true
+}
+
 // narrows reports whether the query restricts who may pass at all (groups,
 // users, or a rule it cannot read); on_fail and unknown markers such as
 // Caddy's proxy=caddy do not.
 func (p policy) narrows() bool {
 	return p.invalid || len(p.groups) > 0 || len(p.users) > 0
-}
-
-func (p policy) allows(id Identity) bool {
-	if p.invalid {
-		return false
-	}
-	for _, any := range p.users {
-		if !containsFold(any, []string{id.User}) {
-			return false
-		}
-	}
-	for _, any := range p.groups {
-		if !containsFold(any, id.Groups) {
-			return false
-		}
-	}
-	return true
 }
 
 func containsFold(want, have []string) bool {
