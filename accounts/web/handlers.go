@@ -34,6 +34,52 @@ type SignedInChecker interface {
 	SignedIn(r *http.Request) (verify.SignedIn, bool)
 }
 
+// Events hears what the account endpoints did, for metrics. Results come
+// from fixed sets: Login success, failure, locked, unavailable;
+// Registration created, conflict, invalid, closed.
+type Events interface {
+	Login(result string)
+	Registration(result string)
+	Logout()
+}
+
+type noEvents struct{}
+
+func (noEvents) Login(string)        {}
+func (noEvents) Registration(string) {}
+func (noEvents) Logout()             {}
+
+// loginResult names a sign-in's outcome for Events.
+func loginResult(err error) string {
+	switch accounts.ErrorCode(err) {
+	case accounts.Unauthorized, accounts.Invalid:
+		return "failure"
+	case accounts.Locked:
+		return "locked"
+	}
+	if err == nil {
+		return "success"
+	}
+	return "unavailable"
+}
+
+// registrationResult names a registration's outcome for Events; a store
+// failure is none of them and is not counted.
+func registrationResult(err error) string {
+	switch accounts.ErrorCode(err) {
+	case accounts.Conflict:
+		return "conflict"
+	case accounts.Invalid:
+		return "invalid"
+	case accounts.Forbidden:
+		return "closed"
+	}
+	if err == nil {
+		return "created"
+	}
+	return ""
+}
+
 // DefaultTitle names the gate on its pages unless configured.
 const DefaultTitle = "authgate"
 
@@ -49,6 +95,7 @@ type Config struct {
 	Title    string // empty: DefaultTitle
 	LogoURL  string
 	Logger   *slog.Logger
+	Events   Events // nil: not reported
 }
 
 // Handler serves the account endpoints and pages.
@@ -72,6 +119,9 @@ func New(cfg Config) (*Handler, error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Events == nil {
+		cfg.Events = noEvents{}
 	}
 	p, err := newPages(cfg)
 	if err != nil {
@@ -98,6 +148,7 @@ func (h *Handler) Register(c echo.Context) error {
 		return h.registerForm(c)
 	}
 	if !h.svc.RegistrationOpen() {
+		h.cfg.Events.Registration("closed")
 		return accounts.ErrRegistrationClosed
 	}
 	if mt != ctJSON {
@@ -110,6 +161,7 @@ func (h *Handler) Register(c echo.Context) error {
 		return err
 	}
 	u, err := h.svc.Register(r.Context(), in)
+	h.cfg.Events.Registration(registrationResult(err))
 	if err != nil {
 		return err
 	}
@@ -126,12 +178,14 @@ func (h *Handler) registerForm(c echo.Context) error {
 	}
 	page := pageData{Tab: "signup", Username: get("username"), Email: get("email"), RD: h.safeRD(get("rd"))}
 	if !h.svc.RegistrationOpen() {
+		h.cfg.Events.Registration("closed")
 		return h.pageError(c, page, accounts.Errorf(accounts.Forbidden, "Registration is closed."), nil)
 	}
 	if err := h.requireSameSite(r, "sign-up form"); err != nil {
 		return h.pageError(c, page, err, nil)
 	}
 	u, err := h.svc.Register(r.Context(), accounts.Registration{Username: get("username"), Password: get("password"), Email: get("email")})
+	h.cfg.Events.Registration(registrationResult(err))
 	if err != nil {
 		return h.pageError(c, page, err, sentence)
 	}
@@ -189,6 +243,7 @@ func (h *Handler) Login(c echo.Context) error {
 		}
 	}
 	u, err := h.svc.SignIn(r.Context(), c.RealIP(), in.username, in.password)
+	h.cfg.Events.Login(loginResult(err))
 	if err != nil {
 		h.log.Debug("login refused", "err", err)
 		if in.form {
@@ -278,6 +333,7 @@ func (h *Handler) Logout(c echo.Context) error {
 	if err := h.svc.EndSession(r.Context(), token); err != nil {
 		return err
 	}
+	h.cfg.Events.Logout()
 	c.SetCookie(h.clearCookie())
 	if form {
 		get, err := readForm(r)

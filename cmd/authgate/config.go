@@ -110,6 +110,12 @@ type Config struct {
 
 	Title   string  `env:"TITLE"`
 	LogoURL logoURL `env:"LOGO_URL"`
+
+	// MetricsListen starts a second listener serving GET /metrics
+	// (Prometheus) there and nothing else; empty: no metrics. Keep it
+	// off the public network (127.0.0.1:9464, or a port only the
+	// monitoring can reach).
+	MetricsListen string `env:"METRICS_LISTEN"`
 }
 
 // defaultConfig is the one place the gate's defaults are written down.

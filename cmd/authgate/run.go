@@ -140,6 +140,7 @@ type server struct {
 	verifier *verify.Verifier
 	handler  http.Handler
 	rules    *rules.File // nil without AUTHGATE_RULES_FILE
+	metrics  *metrics    // nil without AUTHGATE_METRICS_LISTEN
 }
 
 func newServer(ctx context.Context, cfg Config, log *slog.Logger) (*server, error) {
@@ -170,9 +171,16 @@ func newServer(ctx context.Context, cfg Config, log *slog.Logger) (*server, erro
 		return nil, err
 	}
 	s := &server{cfg: cfg, log: log, store: st.store, kind: st.kind, rules: rf}
+	if cfg.MetricsListen != "" {
+		s.metrics = newMetrics(readBuildInfo())
+		st.store = countingStore{Store: st.store, m: s.metrics}
+	}
 	if err := s.wire(tokens, hasher, st, static); err != nil {
 		_ = st.store.Close()
 		return nil, err
+	}
+	if s.metrics != nil {
+		s.metrics.watch(s.verifier, st.store, rf)
 	}
 	s.handler = s.routes()
 	s.warn(len(static))
@@ -205,7 +213,7 @@ func (s *server) wire(tokens *verify.Tokens, hasher *password.Hasher, st openedS
 	if s.rules != nil {
 		ruleSet = s.rules.Holder
 	}
-	s.verifier = verify.New(verify.Config{
+	vc := verify.Config{
 		Tokens:         tokens,
 		Sessions:       st.store,
 		Basic:          svc,
@@ -216,7 +224,12 @@ func (s *server) wire(tokens *verify.Tokens, hasher *password.Hasher, st openedS
 		Logger:         s.log,
 		TokenCacheSize: cfg.TokenCacheSize,
 		Rules:          ruleSet,
-	})
+	}
+	var events web.Events
+	if s.metrics != nil {
+		vc.Observer, events = s.metrics, s.metrics
+	}
+	s.verifier = verify.New(vc)
 	s.web, err = web.New(web.Config{
 		Service:  svc,
 		Sessions: s.verifier,
@@ -226,6 +239,7 @@ func (s *server) wire(tokens *verify.Tokens, hasher *password.Hasher, st openedS
 		Title:    cfg.Title,
 		LogoURL:  string(cfg.LogoURL),
 		Logger:   s.log,
+		Events:   events,
 	})
 	return err
 }
@@ -314,6 +328,15 @@ func (s *server) serve(ctx context.Context, ln net.Listener) error {
 	go s.sweep(ctx)
 	if s.rules != nil {
 		go s.rules.Watch(ctx)
+	}
+	if s.metrics != nil {
+		mln, err := net.Listen("tcp", s.cfg.MetricsListen)
+		if err != nil {
+			return badVar("METRICS_LISTEN", "%v", err)
+		}
+		mctx, stop := context.WithCancel(ctx)
+		defer stop()
+		go s.metrics.serve(mctx, mln, s.log)
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()

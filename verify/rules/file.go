@@ -67,6 +67,10 @@ type File struct {
 	// see Reload alone at work). Set it before Watch starts.
 	Every  time.Duration
 	Reload chan os.Signal
+	// OnReload, when set before Watch starts, hears of every reload a
+	// change or a Reload triggered: nil for a file put in force, else why
+	// it was not (metrics count them).
+	OnReload func(err error)
 
 	log *slog.Logger
 	// seen is what the last look found: the content's sha256, or the
@@ -139,8 +143,16 @@ func (f *File) look(force bool) {
 		var warnings []string
 		if set, warnings, err = Parse(f.Path, data); err == nil {
 			f.put(set, warnings)
+			f.reloaded(nil)
 			return
 		}
 	}
 	f.log.Error("access rules not reloaded; the rules loaded before stay in force", "file", f.Path, "err", err)
+	f.reloaded(err)
+}
+
+func (f *File) reloaded(err error) {
+	if f.OnReload != nil {
+		f.OnReload(err)
+	}
 }
