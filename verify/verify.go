@@ -157,10 +157,10 @@ var (
 // 5xx (nginx would turn a 5xx into an error page without a login redirect).
 func (v *Verifier) Handle(c echo.Context) (err error) {
 	r := c.Request()
-	var start time.Time
-	if v.cfg.Observer != nil {
-		start = time.Now()
-	}
+	// One clock read serves the token cache's expiry check and, with an
+	// observer, the start of the duration: reading the clock is a good
+	// part of a cache hit's cost on some machines.
+	now := v.cfg.Tokens.now()
 	reason := ReasonInternal
 	defer func() {
 		if p := recover(); p != nil {
@@ -168,25 +168,25 @@ func (v *Verifier) Handle(c echo.Context) (err error) {
 			reason, err = ReasonInternal, v.unauthorized(c, r)
 		}
 		if v.cfg.Observer != nil {
-			v.cfg.Observer.Verified(c.Response().Status, reason, time.Since(start))
+			v.cfg.Observer.Verified(c.Response().Status, reason, time.Since(now))
 		}
 	}()
 
 	if v.cfg.Rules != nil {
 		if set := v.cfg.Rules.Load(); set != nil {
-			reason, err = v.ruled(c, r, set)
+			reason, err = v.ruled(c, r, set, now)
 			return err
 		}
 	}
-	reason, err = v.signedIn(c, r, nil)
+	reason, err = v.signedIn(c, r, nil, now)
 	return err
 }
 
 // signedIn answers a request that must carry valid credentials: then the
 // deciding rule's groups and users (when a rule decided) and the verify
 // URL's own rules must hold.
-func (v *Verifier) signedIn(c echo.Context, r *http.Request, rule *rules.Rule) (Reason, error) {
-	tok, id, err := v.authenticate(c, r)
+func (v *Verifier) signedIn(c echo.Context, r *http.Request, rule *rules.Rule, now time.Time) (Reason, error) {
+	tok, id, err := v.authenticate(c, r, now)
 	if err != nil {
 		var locked *LockedError
 		if errors.As(err, &locked) {
@@ -230,7 +230,7 @@ var anonymous = identityHeader(Identity{})
 // usual checks. The verify URL's own rules still apply after an allow and
 // can only narrow it: a location whose verify URL names groups needs a
 // signed-in member whatever the file says.
-func (v *Verifier) ruled(c echo.Context, r *http.Request, set *rules.Set) (Reason, error) {
+func (v *Verifier) ruled(c echo.Context, r *http.Request, set *rules.Set, now time.Time) (Reason, error) {
 	d := v.decide(r, set)
 	if v.log.Enabled(r.Context(), slog.LevelDebug) {
 		v.log.Debug("verify: decision", "rule", d.RuleName(), "action", d.Action.String())
@@ -240,10 +240,10 @@ func (v *Verifier) ruled(c echo.Context, r *http.Request, set *rules.Set) (Reaso
 		return ReasonRuleDenied, c.JSONBlob(http.StatusForbidden, bodyForbidden)
 	case rules.Allow:
 		if r.URL.RawQuery != "" && v.policy(r.URL.RawQuery).narrows() {
-			return v.signedIn(c, r, nil)
+			return v.signedIn(c, r, nil, now)
 		}
 		hv, reason := anonymous, ReasonPublic
-		if tok, id, err := v.authenticate(c, r); err == nil {
+		if tok, id, err := v.authenticate(c, r, now); err == nil {
 			reason = ReasonOK
 			if tok != nil {
 				hv = tok.header // prepared when the token was first verified
@@ -254,7 +254,7 @@ func (v *Verifier) ruled(c echo.Context, r *http.Request, set *rules.Set) (Reaso
 		v.setIdentity(c, hv)
 		return reason, c.NoContent(http.StatusOK)
 	}
-	return v.signedIn(c, r, d.Rule)
+	return v.signedIn(c, r, d.Rule, now)
 }
 
 // decide applies set to the request: the original request as the same
@@ -284,7 +284,7 @@ func (v *Verifier) decide(r *http.Request, set *rules.Set) rules.Decision {
 // authenticate finds credentials in the request: a bearer token, else
 // Basic credentials, else the session cookie. A request that presents a
 // bearer token is judged on that token alone, never on a cookie beside it.
-func (v *Verifier) authenticate(c echo.Context, r *http.Request) (*verifiedToken, Identity, error) {
+func (v *Verifier) authenticate(c echo.Context, r *http.Request, now time.Time) (*verifiedToken, Identity, error) {
 	auth := first(r.Header, "Authorization")
 	if hasScheme(auth, "Basic") && v.cfg.Basic != nil {
 		user, pass, ok := r.BasicAuth()
@@ -304,7 +304,7 @@ func (v *Verifier) authenticate(c echo.Context, r *http.Request) (*verifiedToken
 		}
 		return nil, id, nil
 	}
-	tok, err := v.live(r.Context(), v.requestToken(r, auth))
+	tok, err := v.live(r.Context(), v.requestToken(r, auth), now)
 	if err != nil {
 		return nil, Identity{}, err
 	}
@@ -325,11 +325,11 @@ func (v *Verifier) requestToken(r *http.Request, auth string) string {
 }
 
 // live returns raw verified, if its session is live.
-func (v *Verifier) live(ctx context.Context, raw string) (*verifiedToken, error) {
+func (v *Verifier) live(ctx context.Context, raw string, now time.Time) (*verifiedToken, error) {
 	if raw == "" {
 		return nil, errNoCredentials
 	}
-	tok, err := v.token(raw)
+	tok, err := v.token(raw, now)
 	if err != nil {
 		v.log.Debug("verify: token refused", "reason", err)
 		return nil, errBadToken
@@ -362,7 +362,7 @@ type SignedIn struct {
 // the session cookie; full validation; session live), without Basic
 // credentials and without any rule of a location.
 func (v *Verifier) SignedIn(r *http.Request) (SignedIn, bool) {
-	tok, err := v.live(r.Context(), v.requestToken(r, first(r.Header, "Authorization")))
+	tok, err := v.live(r.Context(), v.requestToken(r, first(r.Header, "Authorization")), v.cfg.Tokens.now())
 	if err != nil {
 		return SignedIn{}, false
 	}
@@ -372,8 +372,7 @@ func (v *Verifier) SignedIn(r *http.Request) (SignedIn, bool) {
 // token returns raw verified: from the cache when this exact string passed
 // full validation before and has not expired since, else parsed in full
 // (and remembered).
-func (v *Verifier) token(raw string) (*verifiedToken, error) {
-	now := v.cfg.Tokens.now()
+func (v *Verifier) token(raw string, now time.Time) (*verifiedToken, error) {
 	if v.tokens != nil {
 		if t := v.tokens.get(raw, now); t != nil {
 			return t, nil
