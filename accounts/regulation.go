@@ -163,7 +163,10 @@ func (l *LocalAttempts) count(key string, r Regulation, now time.Time, create bo
 		l.counts.Add(key, c)
 	}
 	if now.Sub(c.windowStart) > r.Window {
-		c.failures, c.windowStart = 0, now
+		// A window later, nothing reserved then is still in flight (a
+		// check takes milliseconds): a reservation that was never
+		// settled must not keep the key busy for good.
+		c.failures, c.inFlight, c.windowStart = 0, 0, now
 	}
 	return c
 }

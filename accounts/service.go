@@ -205,11 +205,16 @@ func (s *Service) regulated(ctx context.Context, a Attempts, name, ip string, ch
 	if wait > 0 {
 		return User{}, lockedError(wait)
 	}
+	// Settled whatever happens, a panic included: a reservation left
+	// behind would keep the name busy.
+	failed := true
+	defer func() {
+		if serr := a.Settle(context.WithoutCancel(ctx), keys, r, s.now(), failed); serr != nil {
+			s.log.Warn("sign-in attempt could not be settled", "err", serr)
+		}
+	}()
 	u, err := check()
-	failed := errors.Is(err, ErrBadCredentials)
-	if serr := a.Settle(context.WithoutCancel(ctx), keys, r, s.now(), failed); serr != nil {
-		s.log.Warn("sign-in attempt could not be settled", "err", serr)
-	}
+	failed = errors.Is(err, ErrBadCredentials)
 	return u, err
 }
 

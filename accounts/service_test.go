@@ -177,3 +177,33 @@ func TestStartSessionIssuesALiveToken(t *testing.T) {
 		t.Fatalf("EndSession of garbage: %v (logout is idempotent)", err)
 	}
 }
+
+// panicStore panics on a user lookup, as a buggy store might.
+type panicStore struct{ accounts.Store }
+
+func (panicStore) User(context.Context, string) (accounts.User, error) { panic("store bug") }
+
+// TestSignInSettlesOnPanic: an attempt is settled even when its check
+// panics (as a failure: fail closed), so it ends as a counted failure and
+// never as a reservation that keeps the name "busy" for good.
+func TestSignInSettlesOnPanic(t *testing.T) {
+	ctx := context.Background()
+	reg := accounts.Regulation{MaxFailures: 3, MaxFailuresPerIP: 100, Window: 10 * time.Minute, BanTime: 15 * time.Minute}
+	now := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
+	f := newService(t, func(c *accounts.Config) {
+		c.Regulation = reg
+		c.Store = panicStore{c.Store}
+		c.Now = func() time.Time { return now }
+	})
+	for i := range reg.MaxFailures {
+		func() {
+			defer func() { _ = recover() }()
+			_, _ = f.svc.SignIn(ctx, "192.0.2.1", "alice", "guess "+strconv.Itoa(i))
+		}()
+	}
+	_, err := f.svc.SignIn(ctx, "192.0.2.2", "alice", "another guess")
+	var e *accounts.Error
+	if !errors.As(err, &e) || e.Code != accounts.Locked || e.RetryAfter <= accounts.BusyWait {
+		t.Fatalf("after %d attempts that panicked: %v, want a lock (settled failures), not a busy name (leaked reservations)", reg.MaxFailures, err)
+	}
+}

@@ -183,7 +183,9 @@ func defaultGateEnv(tb testing.TB, cfg gateConfig) []string {
 }
 
 // localEnv turns a deployment's environment into one the real binary runs
-// with here: AUTHGATE_LISTEN becomes addr, and every *_FILE a file in dir,
+// with here: AUTHGATE_LISTEN becomes addr, AUTHGATE_METRICS_LISTEN (when
+// set) a free loopback address (metricsAddr reads it back), and every
+// *_FILE a file in dir,
 // written by the first caller, so gates given the same dir share the
 // signing key, as replicas mounting one Secret do. files holds the content
 // of the files the test cannot make up (the ConfigMap's rules), by variable.
@@ -194,6 +196,8 @@ func localEnv(tb testing.TB, env, files map[string]string, dir, addr string) []s
 		switch {
 		case k == "AUTHGATE_LISTEN":
 			v = addr
+		case k == "AUTHGATE_METRICS_LISTEN" && v != "":
+			v = fmt.Sprintf("127.0.0.1:%d", freePort(tb))
 		case k == "AUTHGATE_SECRET_FILE":
 			v = filepath.Join(dir, "secret")
 			if !fileExists(v) {
@@ -219,6 +223,17 @@ func localEnv(tb testing.TB, env, files map[string]string, dir, addr string) []s
 	}
 	sort.Strings(vars)
 	return vars
+}
+
+// metricsAddr is AUTHGATE_METRICS_LISTEN in vars (KEY=VALUE lines), where
+// localEnv moved it; "" when metrics are off.
+func metricsAddr(vars []string) string {
+	for _, kv := range vars {
+		if v, ok := strings.CutPrefix(kv, "AUTHGATE_METRICS_LISTEN="); ok {
+			return v
+		}
+	}
+	return ""
 }
 
 // checkGateEnv starts the real binary with an environment taken from a

@@ -46,6 +46,8 @@ func TestKubernetesManifests(t *testing.T) {
 	t.Run("Service", g.checkService)
 	t.Run("ingress-nginx", g.checkIngressNginx)
 	t.Run("Traefik CRDs", g.checkTraefikCRDs)
+	t.Run("metrics port: exposed to Prometheus, routed by no Ingress", g.checkMetricsPort)
+	t.Run("commented ServiceMonitor", g.checkServiceMonitor)
 
 	t.Run("the Deployment's settings run replicas on one Redis", func(t *testing.T) {
 		t.Parallel()
@@ -82,6 +84,7 @@ type gateManifests struct {
 	svc              k8sObject
 	s                k8sServiceSpec
 	svcPort, svcHost string
+	svcPortName      string // the Service's port that targets the container's http
 
 	login    string // AUTHGATE_LOGIN_URL
 	loginURL *url.URL
@@ -135,10 +138,17 @@ func loadGateManifests(t *testing.T) *gateManifests {
 
 	g.svc = find(t, g.objs, "Service", "authgate", "authgate")
 	specOf(t, g.svc, &g.s)
-	if len(g.s.Ports) != 1 || (fmt.Sprint(g.s.Ports[0].TargetPort) != "http" && fmt.Sprint(g.s.Ports[0].TargetPort) != listenPort) {
-		t.Fatalf("Service ports %+v: want one port targeting the container's http port", g.s.Ports)
+	for _, p := range g.s.Ports {
+		if fmt.Sprint(p.TargetPort) == "http" || fmt.Sprint(p.TargetPort) == listenPort {
+			if g.svcPort != "" {
+				t.Fatalf("Service ports %+v: want one port targeting the container's http port, not several", g.s.Ports)
+			}
+			g.svcPort, g.svcPortName = strconv.Itoa(p.Port), p.Name
+		}
 	}
-	g.svcPort = strconv.Itoa(g.s.Ports[0].Port)
+	if g.svcPort == "" {
+		t.Fatalf("Service ports %+v: want a port targeting the container's http port", g.s.Ports)
+	}
 	g.svcHost = g.svc.Metadata.Name + "." + g.svc.Metadata.Namespace + ".svc.cluster.local"
 
 	g.login = g.env["AUTHGATE_LOGIN_URL"]
@@ -405,7 +415,7 @@ func (g *gateManifests) checkVerifyURL(t *testing.T, where, raw string) url.Valu
 }
 
 func (g *gateManifests) checkIngressNginx(t *testing.T) {
-	objs, svc, s, svcPort, login, loginURL := g.objs, g.svc, g.s, g.svcPort, g.login, g.loginURL
+	objs, svc, svcPort, login, loginURL := g.objs, g.svc, g.svcPort, g.login, g.loginURL
 	var appIngresses int
 	for _, o := range objs {
 		if o.Kind != "Ingress" {
@@ -423,7 +433,7 @@ func (g *gateManifests) checkIngressNginx(t *testing.T) {
 				}
 				for _, p := range r.HTTP.Paths {
 					if b := p.Backend.Service; b.Name != svc.Metadata.Name || o.Metadata.Namespace != svc.Metadata.Namespace ||
-						(b.Port.Name != s.Ports[0].Name && strconv.Itoa(b.Port.Number) != svcPort) {
+						(b.Port.Name != g.svcPortName && strconv.Itoa(b.Port.Number) != svcPort) {
 						t.Errorf("Ingress %s: login host backend %+v is not the authgate Service", o.Metadata.Name, b)
 					}
 				}
@@ -519,8 +529,9 @@ func (g *gateManifests) checkTraefikCRDs(t *testing.T) {
 // checkTrust: the Deployment names the proxies it trusts (the default is
 // loopback only, and trusting the private ranges by default let any pod
 // pick the address its failures are counted against), and a NetworkPolicy
-// admits only the ingress controllers' namespaces to the gate's pods, so
-// no other pod can send forwarded headers from inside that range.
+// admits only named namespaces to the gate's pods, each rule on named
+// ports, so no other pod can send forwarded headers from inside that
+// range. Which namespace reaches which port: checkMetricsPort.
 func (g *gateManifests) checkTrust(t *testing.T) {
 	trusted, ok := g.env["AUTHGATE_TRUSTED_PROXIES"]
 	if !ok {
@@ -559,9 +570,13 @@ func (g *gateManifests) checkTrust(t *testing.T) {
 					t.Errorf("NetworkPolicy %s: ingress rule %d must admit named namespaces only", o.Metadata.Name, i+1)
 				}
 			}
+			// A rule without ports admits every port, the metrics' too.
+			if len(rule.Ports) == 0 {
+				t.Errorf("NetworkPolicy %s: ingress rule %d names no port: it admits the metrics port too", o.Metadata.Name, i+1)
+			}
 			for _, p := range rule.Ports {
-				if g.c.port(p.Port) != g.c.port(g.listenPortNumber(t)) {
-					t.Errorf("NetworkPolicy %s: port %v is not the gate's %s", o.Metadata.Name, p.Port, g.listenPort)
+				if n := g.c.port(p.Port); n == 0 || (n != g.c.port(g.listenPortNumber(t)) && n != g.c.port("metrics")) {
+					t.Errorf("NetworkPolicy %s: port %v is neither the gate's %s nor its metrics port", o.Metadata.Name, p.Port, g.listenPort)
 				}
 			}
 		}

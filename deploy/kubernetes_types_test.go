@@ -240,25 +240,30 @@ type k8sServiceSpec struct {
 }
 
 type k8sIngressSpec struct {
-	IngressClassName string `yaml:"ingressClassName"`
+	IngressClassName string             `yaml:"ingressClassName"`
+	DefaultBackend   *k8sIngressBackend `yaml:"defaultBackend"`
 	Rules            []struct {
 		Host string `yaml:"host"`
 		HTTP struct {
 			Paths []struct {
-				Path     string `yaml:"path"`
-				PathType string `yaml:"pathType"`
-				Backend  struct {
-					Service struct {
-						Name string `yaml:"name"`
-						Port struct {
-							Name   string `yaml:"name"`
-							Number int    `yaml:"number"`
-						} `yaml:"port"`
-					} `yaml:"service"`
-				} `yaml:"backend"`
+				Path     string            `yaml:"path"`
+				PathType string            `yaml:"pathType"`
+				Backend  k8sIngressBackend `yaml:"backend"`
 			} `yaml:"paths"`
 		} `yaml:"http"`
 	} `yaml:"rules"`
+}
+
+// k8sIngressBackend is a Service in the Ingress's own namespace, its port
+// by name or by number.
+type k8sIngressBackend struct {
+	Service struct {
+		Name string `yaml:"name"`
+		Port struct {
+			Name   string `yaml:"name"`
+			Number int    `yaml:"number"`
+		} `yaml:"port"`
+	} `yaml:"service"`
 }
 
 type traefikIngressRouteSpec struct {
@@ -271,8 +276,9 @@ type traefikIngressRouteSpec struct {
 			Namespace string `yaml:"namespace"`
 		} `yaml:"middlewares"`
 		Services []struct {
-			Name string `yaml:"name"`
-			Port int    `yaml:"port"`
+			Name      string `yaml:"name"`
+			Namespace string `yaml:"namespace"` // empty: the IngressRoute's
+			Port      int    `yaml:"port"`
 		} `yaml:"services"`
 	} `yaml:"routes"`
 	TLS any `yaml:"tls"`

@@ -47,8 +47,13 @@ func ParseTrustedProxies(list []string) (*TrustedProxies, error) {
 	return t, nil
 }
 
-// UnmarshalText reads a comma-separated list, as configuration writes it.
+// UnmarshalText reads a comma-separated list, as configuration writes it;
+// "none" trusts no proxy at all.
 func (t *TrustedProxies) UnmarshalText(b []byte) error {
+	if strings.TrimSpace(string(b)) == "none" {
+		*t = TrustedProxies{}
+		return nil
+	}
 	parsed, err := ParseTrustedProxies(strings.Split(string(b), ","))
 	if err != nil {
 		return err

@@ -93,6 +93,19 @@ func TestVerifyRules(t *testing.T) {
 		{"verify URL narrows an allow, non-member", "/verify?groups=admins", with(original("https://app.example.com/public/a"), "Authorization", staff), 403, ""},
 		{"verify URL narrows an allow, member", "/verify?groups=admins", with(original("https://app.example.com/public/a"), "Authorization", admin), 200, "alice"},
 		{"Traefik headers", "/verify", map[string]string{"X-Forwarded-Proto": "https", "X-Forwarded-Host": "APP.example.com:443", "X-Forwarded-Uri": "/public/x?y=/admin/"}, 200, ""},
+		{"shipped nginx: both dialects agree", "/verify", with(original("https://app.example.com/public/a"), "X-Forwarded-Host", "app.example.com", "X-Forwarded-Uri", "/public/a", "X-Forwarded-Method", "GET", "X-Original-Method", "GET"), 200, ""},
+		// ingress-nginx sets X-Original-URL and passes a client's own
+		// X-Forwarded-Uri through: a public path slipped in beside the
+		// real one must not open it. A request that cannot be read one
+		// way only meets the strictest rule that could apply: here the
+		// deny of old.example.com.
+		{"ingress-nginx, client's X-Forwarded-Uri", "/verify", with(original("https://app.example.com/admin/x"), "X-Forwarded-Uri", "/public/a", "X-Forwarded-Method", "GET"), 403, ""},
+		{"ingress-nginx, client's X-Forwarded-Host", "/verify", with(original("https://old.example.com/x"), "X-Forwarded-Host", "app.example.com", "X-Forwarded-Uri", "/x"), 403, ""},
+		// Traefik sets X-Forwarded-* and passes a client's X-Original-URL.
+		{"Traefik, client's X-Original-URL", "/verify", map[string]string{"X-Forwarded-Proto": "https", "X-Forwarded-Host": "app.example.com", "X-Forwarded-Uri": "/admin/x", "X-Original-URL": "https://app.example.com/public/a"}, 403, ""},
+		{"an unreadable X-Original-URL", "/verify", original("https://a@app.example.com/admin/x%zz"), 403, ""},
+		{"two hosts in X-Forwarded-Host", "/verify", map[string]string{"X-Forwarded-Proto": "https", "X-Forwarded-Host": "app.example.com,old.example.com", "X-Forwarded-Uri": "/public/x"}, 403, ""},
+		{"segment parameter out of public", "/verify", original("https://app.example.com/public/..;/admin/x"), 401, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			w := f.do("GET", tc.target, tc.hdr)
@@ -227,5 +240,28 @@ func TestVerifyRulesNetworkDecisionNotShared(t *testing.T) {
 		if w := f.do("GET", "/verify", with(url, "X-Forwarded-For", "203.0.113.9")); w.Code != 401 {
 			t.Fatalf("from elsewhere, same URL: %d, want 401", w.Code)
 		}
+	}
+}
+
+// TestVerifyRulesAllowSkipsBasic: Basic credentials are not checked on an
+// allowed request: anonymous traffic to a public path cannot make the gate
+// hash passwords, and stale credentials sent to public assets do not count
+// as failures.
+func TestVerifyRulesAllowSkipsBasic(t *testing.T) {
+	stub := &basicStub{}
+	f := newFixture(t, func(c *Config) {
+		withRules(t, rulesFile)(c)
+		c.Basic = stub
+	})
+	w := f.do("GET", "/verify", with(original("https://app.example.com/public/a"), "Authorization", "Basic Y2k6d3Jvbmc="))
+	if w.Code != 200 || w.Header().Get(HeaderUser) != "" {
+		t.Fatalf("public with Basic: %d %q", w.Code, w.Header().Get(HeaderUser))
+	}
+	if stub.calls != 0 {
+		t.Fatalf("Basic credentials checked %d times on an allowed request", stub.calls)
+	}
+	f.do("GET", "/verify", with(original("https://app.example.com/x"), "Authorization", "Basic Y2k6d3Jvbmc="))
+	if stub.calls != 1 {
+		t.Fatalf("Basic credentials not checked where sign-in is needed (%d)", stub.calls)
 	}
 }

@@ -242,13 +242,14 @@ func (v *Verifier) ruled(c echo.Context, r *http.Request, set *rules.Set, now ti
 		if r.URL.RawQuery != "" && v.policy(r.URL.RawQuery).narrows() {
 			return v.signedIn(c, r, nil, now)
 		}
+		// Only a token names the user here: Basic credentials are not
+		// checked on an allowed request, or anonymous traffic to a public
+		// path could make the gate hash passwords, and stale credentials
+		// sent to public assets would lock their account.
 		hv, reason := anonymous, ReasonPublic
-		if tok, id, err := v.authenticate(c, r, now); err == nil {
-			reason = ReasonOK
-			if tok != nil {
-				hv = tok.header // prepared when the token was first verified
-			} else {
-				hv = identityHeader(id)
+		if auth := first(r.Header, "Authorization"); !hasScheme(auth, "Basic") {
+			if tok, err := v.live(r.Context(), v.requestToken(r, auth), now); err == nil {
+				hv, reason = tok.header, ReasonOK
 			}
 		}
 		v.setIdentity(c, hv)
@@ -269,9 +270,7 @@ func (v *Verifier) decide(r *http.Request, set *rules.Set) rules.Decision {
 	}
 	trusted := v.cfg.Trusted.Contains(peer)
 	if trusted {
-		if o := OriginalRequest(r, true); o.Caller != CallerUnknown && o.Host != "" {
-			req.Known, req.Host, req.Path, req.Method = true, o.Host, o.URI, o.Method
-		}
+		describe(r, &req)
 	}
 	d := set.Decide(req)
 	if d.NeedClient {
@@ -279,6 +278,53 @@ func (v *Verifier) decide(r *http.Request, set *rules.Set) rules.Decision {
 		d = set.Decide(req)
 	}
 	return d
+}
+
+// describe fills req with the original request as the trusted proxy
+// described it. The two dialects are read each on its own: X-Forwarded-
+// Host/Uri/Method (Traefik, Caddy, the shipped nginx config) and
+// X-Original-URL/Method (nginx, ingress-nginx). A proxy of one dialect
+// passes a client's headers of the other through untouched (ingress-nginx
+// forwards a client's X-Forwarded-Uri; Traefik a client's X-Original-URL),
+// so when both are present they must describe the same request; when they
+// do not, or a description is partial or unreadable, the request is
+// Unsafe: no allow by host, path or method applies to it.
+func describe(r *http.Request, req *rules.Request) {
+	h := r.Header
+	xfu, xou := first(h, "X-Forwarded-Uri"), first(h, "X-Original-Url")
+	if xfu == "" && xou == "" {
+		return // unknown: no description at all
+	}
+	req.Known = true
+	method := func(primary string) string {
+		if m := first(h, primary); m != "" {
+			return m
+		}
+		if m := first(h, "X-Original-Method"); m != "" {
+			return m
+		}
+		return r.Method
+	}
+	if xou != "" {
+		_, host, uri, ok := splitURL(xou)
+		if !ok || host == "" {
+			req.Unsafe = true
+			return
+		}
+		req.Host, req.Path, req.Method = host, uri, method("X-Original-Method")
+		if xfu == "" {
+			return
+		}
+		if xfh := first(h, "X-Forwarded-Host"); xfu != uri || !strings.EqualFold(xfh, host) && xfh != "" ||
+			!strings.EqualFold(method("X-Forwarded-Method"), req.Method) {
+			req.Unsafe = true // the two descriptions disagree
+		}
+		return
+	}
+	req.Host, req.Path, req.Method = first(h, "X-Forwarded-Host"), xfu, method("X-Forwarded-Method")
+	if req.Host == "" {
+		req.Unsafe = true // a path without a host
+	}
 }
 
 // authenticate finds credentials in the request: a bearer token, else

@@ -184,6 +184,14 @@ func badVar(name, format string, args ...any) error {
 // loadConfig parses environ (KEY=VALUE lines) over the defaults and checks
 // what no single variable's type can.
 func loadConfig(environ []string) (Config, error) {
+	for _, kv := range environ {
+		// An empty value takes the default everywhere else; for the
+		// trusted proxies that would silently trust loopback when the
+		// operator meant "nobody".
+		if k, v, _ := strings.Cut(kv, "="); k == envPrefix+"TRUSTED_PROXIES" && strings.TrimSpace(v) == "" {
+			return Config{}, badVar("TRUSTED_PROXIES", "is empty: list the proxies' addresses or ranges, or write none to trust no proxy")
+		}
+	}
 	cfg := defaultConfig()
 	err := env.ParseWithOptions(&cfg, env.Options{Prefix: envPrefix, Environment: env.ToMap(environ)})
 	if err != nil {

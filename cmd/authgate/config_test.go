@@ -46,6 +46,8 @@ func TestConfigErrorsNameTheVariable(t *testing.T) {
 		{[]string{"AUTHGATE_LOGIN_URL=javascript:alert(1)"}, "AUTHGATE_LOGIN_URL"},
 		{[]string{"AUTHGATE_REDIRECT_DOMAINS=exa mple.com"}, "AUTHGATE_REDIRECT_DOMAINS"},
 		{[]string{"AUTHGATE_TRUSTED_PROXIES=10.0.0.0/99"}, "AUTHGATE_TRUSTED_PROXIES"},
+		{[]string{"AUTHGATE_TRUSTED_PROXIES="}, "AUTHGATE_TRUSTED_PROXIES"},
+		{[]string{"AUTHGATE_TRUSTED_PROXIES= "}, "AUTHGATE_TRUSTED_PROXIES"},
 		{[]string{"AUTHGATE_USERS_FILE=/does/not/exist"}, "AUTHGATE_USERS_FILE"},
 		{[]string{"AUTHGATE_ARGON2_MEMORY=99999999"}, "AUTHGATE_ARGON2_MEMORY"},
 		{[]string{"AUTHGATE_LOG_LEVEL=loud"}, "AUTHGATE_LOG_LEVEL"},
@@ -131,6 +133,16 @@ func TestConfigLogsNoSecret(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+func TestTrustedProxiesNone(t *testing.T) {
+	cfg, err := loadConfig([]string{"AUTHGATE_TRUSTED_PROXIES=none"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.TrustedProxies.Prefixes()) != 0 {
+		t.Fatalf("none trusts %v", cfg.TrustedProxies.Prefixes())
 	}
 }
 

@@ -20,17 +20,56 @@ func NormalizePath(raw string) (path string, safe bool) {
 	return normalize(raw, false)
 }
 
-// Reading is how a backend that decodes everything reads an unsafe path:
-// every escape decoded, "\" taken for "/", then resolved. A rule that
-// protects a path (authenticated, deny) must match that reading too, or
-// "/admin%2fx" would escape "/admin/*".
+// Reading is how the most lenient backend reads a path: every escape
+// decoded ("%C3%A9" is "é", "%3A" is ":", "%2f" is "/"), "\\" taken for
+// "/", ";parameters" dropped from every segment (as Tomcat, Jetty and
+// Spring do: "/x/..;/admin" is "/admin"), then resolved. A rule that
+// protects a path (authenticated, deny) matches this reading too, and an
+// allow rule must cover it as well, so no spelling of a path reaches a
+// backend as something the rules did not decide on.
 func Reading(raw string) string {
 	raw = cutQuery(raw)
 	if raw == "" || raw[0] != '/' {
 		raw = "/" + raw
 	}
 	p, _ := normalize(raw, true)
+	if strings.IndexByte(p, ';') >= 0 {
+		segs := strings.Split(p, "/")
+		for i, seg := range segs {
+			if j := strings.IndexByte(seg, ';'); j >= 0 {
+				segs[i] = seg[:j]
+			}
+		}
+		p, _ = resolve(strings.Join(segs, "/"))
+	}
 	return p
+}
+
+// needsReading reports whether a path may read differently to a lenient
+// backend: it has an escape, a backslash or a segment parameter.
+func needsReading(p string) bool {
+	for i := 0; i < len(p); i++ {
+		switch p[i] {
+		case '%', '\\', ';':
+			return true
+		case '?', '#':
+			return false
+		}
+	}
+	return false
+}
+
+// ValidHost reports whether a normalised host is a DNS name or an IP
+// literal. Anything else ("a,b", "x?y", "a@b") is read differently by
+// proxies and backends, so rules never take it for a name they list.
+func ValidHost(h string) bool {
+	if h == "" || len(h) > 253 {
+		return false
+	}
+	if isIP(h) {
+		return true
+	}
+	return hostName.MatchString(h)
 }
 
 func cutQuery(s string) string {

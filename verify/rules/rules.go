@@ -71,6 +71,15 @@ type Request struct {
 	// stops at the first rule that names networks and answers NeedClient,
 	// so the lookup is paid only by requests that meet such a rule.
 	ClientPending bool
+	// Unsafe says the original request was described, but not so that
+	// it can be read one way only: forwarded headers that contradict each
+	// other (one dialect's set by the proxy, the other's slipped in by the
+	// client), or a description that cannot be parsed. An invalid host
+	// makes a request unsafe too. Such a request never matches a rule that
+	// allows by host, path or method, and matches the host, path and
+	// method criteria of every other rule: it is refused, or must sign in
+	// and meet the first protecting rule, never waved through.
+	Unsafe bool
 }
 
 // Decision is the outcome: the action, and the rule that decided (nil for
@@ -166,22 +175,25 @@ func (h *Holder) Store(s *Set) { h.p.Store(s) }
 
 // target is a request normalised once for every rule it meets.
 type target struct {
-	req  Request
-	host string
-	path string
-	safe bool
-	// reading is the lenient reading of an unsafe path (see Reading).
+	req    Request
+	host   string
+	path   string
+	safe   bool
+	unsafe bool // the request as a whole (Request.Unsafe, or its host)
+	// reading is the lenient reading of a path that may read differently
+	// (see Reading); "" when it cannot.
 	reading string
 	// usedClient: a rule naming networks was looked at.
 	usedClient bool
 }
 
 func newTarget(req Request) target {
-	t := target{req: req, safe: true}
-	if req.Known {
+	t := target{req: req, safe: true, unsafe: req.Unsafe}
+	if req.Known && !req.Unsafe {
 		t.host = NormalizeHost(req.Host)
+		t.unsafe = !ValidHost(t.host)
 		t.path, t.safe = NormalizePath(req.Path)
-		if !t.safe {
+		if !t.safe || needsReading(req.Path) {
 			t.reading = Reading(req.Path)
 		}
 	}
@@ -193,7 +205,7 @@ func newTarget(req Request) target {
 // is answered from a small cache without allocating; otherwise the
 // decision allocates only to normalise an unclean path.
 func (s *Set) Decide(req Request) Decision {
-	if !req.Known {
+	if !req.Known || req.Unsafe {
 		d, _ := s.decide(req)
 		return d
 	}
@@ -204,8 +216,8 @@ func (s *Set) Decide(req Request) Decision {
 		}
 		return Decision{Action: s.Rules[e.rule].Action, Rule: &s.Rules[e.rule]}
 	}
-	d, usedClient := s.decide(req)
-	if !usedClient {
+	d, usedClient, unsafe := s.decideTarget(req)
+	if !usedClient && !unsafe {
 		e := &recentEntry{host: req.Host, path: req.Path, method: req.Method, rule: -1}
 		if d.Rule != nil {
 			e.rule = int32(d.Rule.Position - 1)
@@ -226,27 +238,42 @@ func (s *Set) slotOf(req Request) uint64 {
 	return h.Sum64() % recentSlots
 }
 
-// decide is Decide without the cache; usedClient reports whether a rule
-// that names networks was looked at (such a decision depends on the
-// client and must not be remembered by URL).
-func (s *Set) decide(req Request) (d Decision, usedClient bool) {
+// decide is Decide without the cache.
+func (s *Set) decide(req Request) (Decision, bool) {
+	d, used, _ := s.decideTarget(req)
+	return d, used
+}
+
+// decideTarget also reports whether a rule that names networks was looked
+// at, and whether the request was unsafe: such decisions depend on more
+// than the URL and are not remembered by it.
+func (s *Set) decideTarget(req Request) (Decision, bool, bool) {
 	t := newTarget(req)
-	defer func() { usedClient = t.usedClient }()
+	d := s.first(&t)
+	return d, t.usedClient, t.unsafe
+}
+
+// first finds the deciding rule for t.
+func (s *Set) first(t *target) Decision {
+	req := t.req
+	if t.unsafe {
+		return s.strictest(t)
+	}
 	if !req.Known {
 		for _, i := range s.unknown {
-			switch s.Rules[i].mismatch(&t) {
+			switch s.Rules[i].mismatch(t) {
 			case "":
-				return Decision{Action: s.Rules[i].Action, Rule: &s.Rules[i]}, false
+				return Decision{Action: s.Rules[i].Action, Rule: &s.Rules[i]}
 			case clientPending:
-				return Decision{NeedClient: true}, false
+				return Decision{NeedClient: true}
 			}
 		}
-		return Decision{Action: s.Default}, false
+		return Decision{Action: s.Default}
 	}
 	var lists [maxLists][]int32
 	n := s.candidates(t.host, &lists)
 	if n < 0 {
-		return s.scan(&t, nil), false
+		return s.scan(t, nil)
 	}
 	// Merge the sorted lists in file order.
 	var pos [maxLists]int
@@ -261,7 +288,7 @@ func (s *Set) decide(req Request) (d Decision, usedClient bool) {
 			}
 		}
 		if bi < 0 {
-			return Decision{Action: s.Default}, false
+			return Decision{Action: s.Default}
 		}
 		pos[bi]++
 		if best == last {
@@ -269,11 +296,11 @@ func (s *Set) decide(req Request) (d Decision, usedClient bool) {
 		}
 		last = best
 		r := &s.Rules[best]
-		switch r.mismatch(&t) {
+		switch r.mismatch(t) {
 		case "":
-			return Decision{Action: r.Action, Rule: r}, false
+			return Decision{Action: r.Action, Rule: r}
 		case clientPending:
-			return Decision{NeedClient: true}, false
+			return Decision{NeedClient: true}
 		}
 	}
 }
@@ -309,6 +336,33 @@ func (s *Set) candidates(host string, lists *[maxLists][]int32) int {
 	return n
 }
 
+// strictest decides an unsafe request: it may be any of the requests its
+// readings describe, so a deny that could apply wins, then the first
+// authenticated rule that could apply, then the default.
+func (s *Set) strictest(t *target) Decision {
+	var auth *Rule
+	for i := range s.Rules {
+		r := &s.Rules[i]
+		switch m := r.mismatch(t); {
+		case m == clientPending:
+			return Decision{NeedClient: true}
+		case m != "":
+		case r.Action == Deny:
+			return Decision{Action: Deny, Rule: r}
+		case r.Action == Authenticated && auth == nil:
+			auth = r
+		case r.Action == Allow && auth == nil:
+			// An allow without host, path or method criteria (networks
+			// only) reads the same for every reading.
+			return Decision{Action: Allow, Rule: r}
+		}
+	}
+	if auth != nil {
+		return Decision{Action: Authenticated, Rule: auth}
+	}
+	return Decision{Action: s.Default}
+}
+
 // Skip says why a rule before the deciding one did not match.
 type Skip struct {
 	Rule     string `json:"rule"`
@@ -323,7 +377,21 @@ func (s *Set) Explain(req Request) (Decision, []Skip) {
 	req.ClientPending = false
 	t := newTarget(req)
 	var skips []Skip
-	d := s.scan(&t, &skips)
+	if !t.unsafe {
+		return s.scan(&t, &skips), skips
+	}
+	d := s.strictest(&t)
+	for i := range s.Rules {
+		r := &s.Rules[i]
+		if r == d.Rule {
+			break
+		}
+		m := r.mismatch(&t)
+		if m == "" {
+			m = "could apply, but the request cannot be read one way only and a stricter rule that could apply decides"
+		}
+		skips = append(skips, Skip{Rule: r.Name, Position: r.Position, Mismatch: m})
+	}
 	return d, skips
 }
 
@@ -334,6 +402,9 @@ func (s *Set) scan(t *target, skips *[]Skip) Decision {
 		if m == "" {
 			return Decision{Action: r.Action, Rule: r}
 		}
+		if m == clientPending {
+			return Decision{NeedClient: true}
+		}
 		if skips != nil {
 			*skips = append(*skips, Skip{Rule: r.Name, Position: r.Position, Mismatch: m})
 		}
@@ -343,6 +414,14 @@ func (s *Set) scan(t *target, skips *[]Skip) Decision {
 
 // mismatch names the first criterion of r that t does not meet, or "".
 func (r *Rule) mismatch(t *target) string {
+	if t.unsafe && (len(r.hosts) > 0 || len(r.paths) > 0 || len(r.methods) > 0) {
+		// The request cannot be read one way only: an allow by host, path
+		// or method never applies; every other rule's such criteria do.
+		if r.Action == Allow {
+			return "the original request cannot be read one way only (contradicting forwarded headers, or an invalid host or URL), and this rule allows"
+		}
+		return r.networkMismatch(t)
+	}
 	if len(r.hosts) > 0 {
 		if !t.req.Known {
 			return "hosts: the original request is unknown"
@@ -363,15 +442,32 @@ func (r *Rule) mismatch(t *target) string {
 		if !t.req.Known {
 			return "paths: the original request is unknown"
 		}
-		switch {
-		case !t.safe && r.Action == Allow:
-			return "paths: the path cannot be read one way only, and this rule allows"
-		case matchPath(r.paths, t.path):
-		case !t.safe && matchPath(r.paths, t.reading):
-		default:
+		if r.Action == Allow {
+			// Allow only what reads one way, and only when the lenient
+			// reading is covered too ("/public/..;/admin" is "/admin" to
+			// some backends).
+			switch {
+			case !t.safe:
+				return "paths: the path cannot be read one way only, and this rule allows"
+			case !matchPath(r.paths, t.path):
+				return "paths: " + t.path + " is not covered"
+			case t.reading != "" && !matchPath(r.paths, t.reading):
+				return "paths: a backend may read " + t.path + " as " + t.reading + ", which this rule does not cover"
+			}
+		} else if !matchProtected(r.paths, t.path) && (t.reading == "" || !matchProtected(r.paths, t.reading)) {
 			return "paths: " + t.path + " is not covered"
 		}
 	}
+	return r.networkMismatch(t)
+}
+
+// matchProtected is matchPath for a rule that protects: an exact path
+// also matches with a trailing slash, which many backends ignore.
+func matchProtected(patterns []string, path string) bool {
+	return matchPath(patterns, path) || len(path) > 1 && strings.HasSuffix(path, "/") && matchPath(patterns, path[:len(path)-1])
+}
+
+func (r *Rule) networkMismatch(t *target) string {
 	if len(r.networks) > 0 {
 		t.usedClient = true
 		if t.req.ClientPending {

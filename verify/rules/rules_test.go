@@ -98,6 +98,12 @@ func TestDecide(t *testing.T) {
 		{"wildcard, deeper", func() Request { r := lan; r.Host = "a.b.example.com"; return r }(), "lan", Allow},
 		{"network outside", req("wiki.example.com", "/"), "default", Authenticated},
 		{"denied host", req("old.example.com", "/anything"), "retired", Deny},
+		{"segment parameter out of public", req("app.example.com", "/public/..;/admin/x"), "admin-area", Authenticated},
+		{"segment parameter in admin", req("app.example.com", "/admin;x/users"), "admin-area", Authenticated},
+		{"encoded colon still protected", req("app.example.com", "/admin%2Fx"), "admin-area", Authenticated},
+		{"two hosts in one", req("app.example.com,old.example.com", "/public/x"), "retired", Deny},
+		{"a host with a query in it", req("x?y.example.com", "/public/x"), "retired", Deny},
+		{"a host with userinfo", req("a@app.example.com", "/public/x"), "retired", Deny},
 		{"unknown request matches no host rule", unknown, "default", Authenticated},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -110,6 +116,50 @@ func TestDecide(t *testing.T) {
 				t.Fatalf("Explain = %s by %s, Decide = %s by %s", e.Action, e.RuleName(), d.Action, d.RuleName())
 			}
 		})
+	}
+}
+
+// TestProtectedReadings: escapes of reserved and non-ASCII characters,
+// segment parameters and a trailing slash, as lenient backends read them,
+// never slip past a rule that protects a path.
+func TestProtectedReadings(t *testing.T) {
+	s := mustParse(t, `default: allow
+rules:
+  - name: cafe
+    paths: ["/café/*"]
+    action: deny
+  - name: internal
+    paths: ["/api/v1:internal/*"]
+    action: deny
+  - name: metrics
+    paths: [/metrics]
+    action: deny
+`)
+	for _, p := range []string{"/caf%C3%A9/x", "/api/v1%3Ainternal/x", "/api/v1%3ainternal/x", "/metrics/", "/metrics;x", "/x/..;/metrics", "/metrics%2F", "/METRICS/../metrics"} {
+		if d := s.Decide(req("a.example.com", p)); d.Action != Deny {
+			t.Errorf("%s: %s by %s, want denied", p, d.Action, d.RuleName())
+		}
+	}
+	for _, p := range []string{"/metricsx", "/cafe/x", "/api/v1/x"} {
+		if d := s.Decide(req("a.example.com", p)); d.Action != Allow {
+			t.Errorf("%s: %s by %s, want the default", p, d.Action, d.RuleName())
+		}
+	}
+}
+
+// TestUnsafeRequest: a request described by contradicting forwarded
+// headers (or an invalid host) may be any of its readings: it never
+// matches an allow by host, path or method, a deny that could apply wins,
+// else the first authenticated rule that could apply.
+func TestUnsafeRequest(t *testing.T) {
+	r := req("status.example.com", "/healthz")
+	r.Unsafe = true
+	if d := mustParse(t, example).Decide(r); d.Action != Deny || d.RuleName() != "retired" {
+		t.Fatalf("unsafe request: %s by %s, want the deny", d.Action, d.RuleName())
+	}
+	noDeny := mustParse(t, strings.Replace(example, "action: deny", "action: authenticated", 1))
+	if d := noDeny.Decide(r); d.Action != Authenticated || d.RuleName() != "admin-area" {
+		t.Fatalf("unsafe request without denies: %s by %s, want admin-area", d.Action, d.RuleName())
 	}
 }
 
