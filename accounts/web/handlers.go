@@ -243,8 +243,8 @@ func (h *Handler) Login(c echo.Context) error {
 		}
 	}
 	u, err := h.svc.SignIn(r.Context(), c.RealIP(), in.username, in.password)
-	h.cfg.Events.Login(loginResult(err))
 	if err != nil {
+		h.cfg.Events.Login(loginResult(err))
 		h.log.Debug("login refused", "err", err)
 		if in.form {
 			return h.pageError(c, page, err, nil)
@@ -252,6 +252,7 @@ func (h *Handler) Login(c echo.Context) error {
 		return err
 	}
 	token, expires, err := h.svc.StartSession(r.Context(), u)
+	h.cfg.Events.Login(loginResult(err)) // right password, but no session: unavailable
 	if err != nil {
 		return err
 	}

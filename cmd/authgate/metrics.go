@@ -76,7 +76,7 @@ func newMetrics(b buildInfo) *metrics {
 	m.regs = resolve(regs, registrationResults)
 	m.logouts = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "authgate_logouts_total",
-		Help: "Requests to /logout.",
+		Help: "Sessions ended at /logout (answered 204 or 303; refused requests are not counted).",
 	})
 	storeErr := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "authgate_store_errors_total",
@@ -132,9 +132,9 @@ func (m *metrics) Logout() { m.logouts.Inc() }
 // the store is up (the /readyz check), the rules in force and reloads.
 func (m *metrics) watch(v *verify.Verifier, store accounts.Store, rf *rules.File) {
 	m.reg.MustRegister(
-		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "authgate_token_cache_hits_total", Help: "Tokens /verify found in its verified-token cache."},
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "authgate_token_cache_hits_total", Help: "Tokens found in the verified-token cache (by /verify and the gate's own pages)."},
 			func() float64 { h, _, _ := v.TokenCacheStats(); return float64(h) }),
-		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "authgate_token_cache_misses_total", Help: "Tokens /verify had to verify in full."},
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "authgate_token_cache_misses_total", Help: "Tokens that had to be verified in full (by /verify and the gate's own pages)."},
 			func() float64 { _, mi, _ := v.TokenCacheStats(); return float64(mi) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "authgate_token_cache_entries", Help: "Tokens in the verified-token cache."},
 			func() float64 { _, _, e := v.TokenCacheStats(); return float64(e) }),

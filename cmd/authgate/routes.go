@@ -44,7 +44,7 @@ func (s *server) routes() http.Handler {
 }
 
 func (s *server) ready(c echo.Context) error {
-	if err := s.store.Ping(c.Request().Context()); err != nil {
+	if err := s.checked.Ping(c.Request().Context()); err != nil {
 		return &accounts.Error{Code: accounts.Unavailable, Message: "store unavailable", Err: err}
 	}
 	return c.String(http.StatusOK, "ready\n")

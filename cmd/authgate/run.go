@@ -141,6 +141,10 @@ type server struct {
 	handler  http.Handler
 	rules    *rules.File // nil without AUTHGATE_RULES_FILE
 	metrics  *metrics    // nil without AUTHGATE_METRICS_LISTEN
+	// checked is the store as the service uses it: with metrics, wrapped
+	// so its failures are counted (store keeps the concrete store, for
+	// sweeping and closing).
+	checked accounts.Store
 }
 
 func newServer(ctx context.Context, cfg Config, log *slog.Logger) (*server, error) {
@@ -171,9 +175,11 @@ func newServer(ctx context.Context, cfg Config, log *slog.Logger) (*server, erro
 		return nil, err
 	}
 	s := &server{cfg: cfg, log: log, store: st.store, kind: st.kind, rules: rf}
+	s.checked = st.store
 	if cfg.MetricsListen != "" {
 		s.metrics = newMetrics(readBuildInfo())
 		st.store = countingStore{Store: st.store, m: s.metrics}
+		s.checked = st.store
 	}
 	if err := s.wire(tokens, hasher, st, static); err != nil {
 		_ = st.store.Close()
