@@ -93,6 +93,9 @@ type Config struct {
 	Rules *rules.Holder
 	// Observer, when set, sees every answer (metrics).
 	Observer Observer
+	// DecisionLog says which decisions get a log line (LogDenied, the
+	// zero value: every answer but 200).
+	DecisionLog DecisionLog
 }
 
 // Verifier serves /verify.
@@ -161,31 +164,46 @@ func (v *Verifier) Handle(c echo.Context) (err error) {
 	// observer, the start of the duration: reading the clock is a good
 	// part of a cache hit's cost on some machines.
 	now := v.cfg.Tokens.now()
-	reason := ReasonInternal
+	var o outcome
+	o.reason = ReasonInternal
+	if id := callerRequestID(r); id != nil {
+		c.Response().Header()[HeaderRequestID] = id // no copy
+	} else if v.cfg.DecisionLog == LogAll {
+		v.stampID(c)
+	}
 	defer func() {
 		if p := recover(); p != nil {
 			v.log.Error("verify: recovered from panic; request refused", "panic", p)
-			reason, err = ReasonInternal, v.unauthorized(c, r)
+			o.reason, err = ReasonInternal, v.unauthorized(c, r)
 		}
+		code := c.Response().Status
+		logIt := v.cfg.DecisionLog == LogAll || v.cfg.DecisionLog == LogDenied && code != http.StatusOK
+		if v.cfg.Observer == nil && !logIt {
+			return // an allowed request, nothing to report: no clock read
+		}
+		elapsed := time.Since(now)
 		if v.cfg.Observer != nil {
-			v.cfg.Observer.Verified(c.Response().Status, reason, time.Since(now))
+			v.cfg.Observer.Verified(code, o.reason, elapsed)
+		}
+		if logIt {
+			v.logDecision(c, &o, elapsed)
 		}
 	}()
 
 	if v.cfg.Rules != nil {
 		if set := v.cfg.Rules.Load(); set != nil {
-			reason, err = v.ruled(c, r, set, now)
+			o.reason, err = v.ruled(c, r, set, now, &o)
 			return err
 		}
 	}
-	reason, err = v.signedIn(c, r, nil, now)
+	o.reason, err = v.signedIn(c, r, nil, now, &o)
 	return err
 }
 
 // signedIn answers a request that must carry valid credentials: then the
 // deciding rule's groups and users (when a rule decided) and the verify
 // URL's own rules must hold.
-func (v *Verifier) signedIn(c echo.Context, r *http.Request, rule *rules.Rule, now time.Time) (Reason, error) {
+func (v *Verifier) signedIn(c echo.Context, r *http.Request, rule *rules.Rule, now time.Time, o *outcome) (Reason, error) {
 	tok, id, err := v.authenticate(c, r, now)
 	if err != nil {
 		var locked *LockedError
@@ -194,16 +212,20 @@ func (v *Verifier) signedIn(c echo.Context, r *http.Request, rule *rules.Rule, n
 		}
 		return reasonOf(err), v.unauthorized(c, r)
 	}
+	o.user = id.User
+	if tok != nil {
+		o.session = tok.session
+	}
 	if rule != nil && !(rules.Decision{Rule: rule}).Permits(id.User, id.Groups) {
 		reason := ReasonGroups
 		if len(rule.Users) > 0 && !(rules.Decision{Rule: &rules.Rule{Users: rule.Users}}).Permits(id.User, nil) {
 			reason = ReasonUsers
 		}
-		return reason, c.JSONBlob(http.StatusForbidden, bodyForbidden)
+		return reason, v.refuse(c, http.StatusForbidden, bodyForbidden)
 	}
 	if r.URL.RawQuery != "" {
 		if reason, ok := v.policy(r.URL.RawQuery).check(id); !ok {
-			return reason, c.JSONBlob(http.StatusForbidden, bodyForbidden)
+			return reason, v.refuse(c, http.StatusForbidden, bodyForbidden)
 		}
 	}
 	var hv [4][]string
@@ -230,17 +252,20 @@ var anonymous = identityHeader(Identity{})
 // usual checks. The verify URL's own rules still apply after an allow and
 // can only narrow it: a location whose verify URL names groups needs a
 // signed-in member whatever the file says.
-func (v *Verifier) ruled(c echo.Context, r *http.Request, set *rules.Set, now time.Time) (Reason, error) {
+func (v *Verifier) ruled(c echo.Context, r *http.Request, set *rules.Set, now time.Time, o *outcome) (Reason, error) {
 	d := v.decide(r, set)
+	if d.Rule != nil {
+		o.rule = d.Rule.Name
+	}
 	if v.log.Enabled(r.Context(), slog.LevelDebug) {
 		v.log.Debug("verify: decision", "rule", d.RuleName(), "action", d.Action.String())
 	}
 	switch d.Action {
 	case rules.Deny:
-		return ReasonRuleDenied, c.JSONBlob(http.StatusForbidden, bodyForbidden)
+		return ReasonRuleDenied, v.refuse(c, http.StatusForbidden, bodyForbidden)
 	case rules.Allow:
 		if r.URL.RawQuery != "" && v.policy(r.URL.RawQuery).narrows() {
-			return v.signedIn(c, r, nil, now)
+			return v.signedIn(c, r, nil, now, o)
 		}
 		// Only a token names the user here: Basic credentials are not
 		// checked on an allowed request, or anonymous traffic to a public
@@ -250,12 +275,13 @@ func (v *Verifier) ruled(c echo.Context, r *http.Request, set *rules.Set, now ti
 		if auth := first(r.Header, "Authorization"); !hasScheme(auth, "Basic") {
 			if tok, err := v.live(r.Context(), v.requestToken(r, auth), now); err == nil {
 				hv, reason = tok.header, ReasonOK
+				o.user, o.session = tok.user, tok.session
 			}
 		}
 		v.setIdentity(c, hv)
 		return reason, c.NoContent(http.StatusOK)
 	}
-	return v.signedIn(c, r, d.Rule, now)
+	return v.signedIn(c, r, d.Rule, now, o)
 }
 
 // decide applies set to the request: the original request as the same
@@ -458,9 +484,9 @@ func (v *Verifier) tooMany(c echo.Context, r *http.Request, locked *LockedError)
 	h["Retry-After"] = []string{RetryAfter(locked.RetryAfter)}
 	if OriginalRequest(r, v.cfg.Trusted.Peer(r)).Caller == CallerOriginalURL {
 		h["Www-Authenticate"] = v.wwwAuth
-		return c.JSONBlob(http.StatusUnauthorized, bodyTooMany)
+		return v.refuse(c, http.StatusUnauthorized, bodyTooMany)
 	}
-	return c.JSONBlob(http.StatusTooManyRequests, bodyTooMany)
+	return v.refuse(c, http.StatusTooManyRequests, bodyTooMany)
 }
 
 // unauthorized answers a request without valid credentials: 302 to the
@@ -471,7 +497,7 @@ func (v *Verifier) unauthorized(c echo.Context, r *http.Request) error {
 	h := c.Response().Header()
 	h["Www-Authenticate"] = v.wwwAuth
 	if v.cfg.LoginURL == "" {
-		return c.JSONBlob(http.StatusUnauthorized, bodyUnauthorized)
+		return v.refuse(c, http.StatusUnauthorized, bodyUnauthorized)
 	}
 	o := OriginalRequest(r, v.cfg.Trusted.Peer(r))
 	rd, _ := redirect.Safe(o.URL(), v.cfg.Domains)
@@ -489,9 +515,9 @@ func (v *Verifier) unauthorized(c echo.Context, r *http.Request) error {
 		}
 	}
 	if redirect {
-		return c.NoContent(http.StatusFound)
+		return v.refuse(c, http.StatusFound, nil)
 	}
-	return c.JSONBlob(http.StatusUnauthorized, bodyUnauthorized)
+	return v.refuse(c, http.StatusUnauthorized, bodyUnauthorized)
 }
 
 type onFail uint8

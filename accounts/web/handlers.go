@@ -245,6 +245,13 @@ func (h *Handler) Login(c echo.Context) error {
 	u, err := h.svc.SignIn(r.Context(), c.RealIP(), in.username, in.password)
 	if err != nil {
 		h.cfg.Events.Login(loginResult(err))
+		// Authentication events go to the log at info: a failure names
+		// the client, never the name typed (it may be a password typed
+		// in the wrong field), nor anything else of the request.
+		switch res := loginResult(err); res {
+		case "failure", "locked":
+			h.log.Info("sign-in refused", "result", res, "client_ip", c.RealIP())
+		}
 		h.log.Debug("login refused", "err", err)
 		if in.form {
 			return h.pageError(c, page, err, nil)
@@ -256,6 +263,7 @@ func (h *Handler) Login(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	h.log.Info("signed in", "user", u.Name, "client_ip", c.RealIP())
 	c.SetCookie(h.sessionCookie(token, expires))
 	c.Response().Header().Set("Cache-Control", "no-store")
 	if in.form {
@@ -335,6 +343,7 @@ func (h *Handler) Logout(c echo.Context) error {
 		return err
 	}
 	h.cfg.Events.Logout()
+	h.log.Info("signed out", "client_ip", c.RealIP())
 	c.SetCookie(h.clearCookie())
 	if form {
 		get, err := readForm(r)

@@ -111,6 +111,10 @@ type Config struct {
 	Title   string  `env:"TITLE"`
 	LogoURL logoURL `env:"LOGO_URL"`
 
+	// DecisionLog says which /verify decisions get a log line: none,
+	// denied (every answer but 200) or all.
+	DecisionLog decisionLog `env:"DECISION_LOG"`
+
 	// MetricsListen starts a second listener serving GET /metrics
 	// (Prometheus) there and nothing else; empty: no metrics. Keep it
 	// off the public network (127.0.0.1:9464, or a port only the
@@ -156,6 +160,7 @@ func defaultConfig() Config {
 		LogLevel:           slog.LevelInfo,
 		LogFormat:          "text",
 		Title:              web.DefaultTitle,
+		DecisionLog:        decisionLog(verify.LogDenied),
 	}
 }
 
@@ -376,4 +381,16 @@ func (f *logFormat) UnmarshalText(b []byte) error {
 		return nil
 	}
 	return errors.New("must be text or json")
+}
+
+// decisionLog is none, denied or all.
+type decisionLog verify.DecisionLog
+
+func (d *decisionLog) UnmarshalText(b []byte) error {
+	v, ok := verify.ParseDecisionLog(string(b))
+	if !ok {
+		return errors.New("must be none, denied or all")
+	}
+	*d = decisionLog(v)
+	return nil
 }

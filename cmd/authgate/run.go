@@ -230,6 +230,7 @@ func (s *server) wire(tokens *verify.Tokens, hasher *password.Hasher, st openedS
 		Logger:         s.log,
 		TokenCacheSize: cfg.TokenCacheSize,
 		Rules:          ruleSet,
+		DecisionLog:    verify.DecisionLog(cfg.DecisionLog),
 	}
 	var events web.Events
 	if s.metrics != nil {

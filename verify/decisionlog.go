@@ -1,0 +1,127 @@
+package verify
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+)
+
+// DecisionLog says which /verify decisions get a log line.
+type DecisionLog uint8
+
+const (
+	// LogDenied logs every answer but 200 (the default): refusals are
+	// what people look for, and allowed requests then cost nothing.
+	LogDenied DecisionLog = iota
+	// LogNone logs no decision.
+	LogNone
+	// LogAll logs every decision.
+	LogAll
+)
+
+// ParseDecisionLog reads none, denied or all.
+func ParseDecisionLog(s string) (DecisionLog, bool) {
+	switch s {
+	case "denied":
+		return LogDenied, true
+	case "none":
+		return LogNone, true
+	case "all":
+		return LogAll, true
+	}
+	return 0, false
+}
+
+// HeaderRequestID carries a request's id: taken from the caller when it is
+// usable, sent back on the answer so the proxy can log the same id.
+const HeaderRequestID = "X-Request-Id"
+
+// outcome is what a decision log line says beyond the request itself.
+type outcome struct {
+	reason        Reason
+	rule          string
+	user, session string
+}
+
+// callerRequestID returns the caller's X-Request-Id when it is 1-128
+// printable ASCII characters, without copying it.
+func callerRequestID(r *http.Request) []string {
+	v := r.Header[HeaderRequestID]
+	if len(v) == 0 || len(v[0]) == 0 || len(v[0]) > 128 {
+		return nil
+	}
+	for i := 0; i < len(v[0]); i++ {
+		if c := v[0][i]; c < 0x21 || c > 0x7e {
+			return nil
+		}
+	}
+	return v[:1:1]
+}
+
+// stampID sets X-Request-Id on the answer: the caller's, else a new one.
+// Called before a refusal is written (and before every answer with
+// LogAll), never for an allowed answer under LogDenied without a caller's
+// id, which would cost an allocation for nothing.
+func (v *Verifier) stampID(c echo.Context) {
+	h := c.Response().Header()
+	if len(h[HeaderRequestID]) > 0 {
+		return
+	}
+	if id := callerRequestID(c.Request()); id != nil {
+		h[HeaderRequestID] = id
+		return
+	}
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	h[HeaderRequestID] = []string{hex.EncodeToString(b)}
+}
+
+// refuse writes a refusal (a JSON body, or none for a redirect) with its
+// request id.
+func (v *Verifier) refuse(c echo.Context, status int, body []byte) error {
+	if v.cfg.DecisionLog != LogNone {
+		v.stampID(c)
+	}
+	if body == nil {
+		return c.NoContent(status)
+	}
+	return c.JSONBlob(status, body)
+}
+
+// logDecision writes the decision's line: who asked what, the answer and
+// why; never a token, a cookie, credentials or a query string; the session
+// only as the first 8 hex characters of its SHA-256.
+func (v *Verifier) logDecision(c echo.Context, o *outcome, elapsed time.Duration) {
+	code := c.Response().Status
+	r := c.Request()
+	orig := OriginalRequest(r, v.cfg.Trusted.Peer(r))
+	path := orig.URI
+	if i := strings.IndexAny(path, "?#"); i >= 0 {
+		path = path[:i]
+	}
+	session := ""
+	if o.session != "" {
+		sum := sha256.Sum256([]byte(o.session))
+		session = hex.EncodeToString(sum[:4])
+	}
+	v.log.LogAttrs(context.WithoutCancel(r.Context()), slog.LevelInfo, "verify decision",
+		slog.String("request_id", strings.Join(c.Response().Header()[HeaderRequestID], "")),
+		slog.String("client_ip", v.cfg.Trusted.ClientIP(r)),
+		slog.String("method", orig.Method),
+		slog.String("host", orig.Host),
+		slog.String("path", path),
+		slog.Int("code", code),
+		slog.String("reason", o.reason.String()),
+		slog.String("rule", o.rule),
+		slog.String("user", o.user),
+		slog.String("session", session),
+		slog.Duration("duration", elapsed),
+	)
+}
