@@ -248,9 +248,13 @@ func TestRulesFileReloads(t *testing.T) {
 			}
 			replace(allowOnly("/b"))
 			g.waitAnswers(t, "the new rules in force", "/a=401 /b=200", "/a", "/b")
-			if n := strings.Count(g.log.String(), `msg="access rules loaded" file=`+file+" rules=1"); n != 2 {
-				t.Fatalf("%d \"access rules loaded\" lines, want 2 (start and reload)", n)
-			}
+			// The line follows the swap: wait for it, not just for the answers.
+			eventually(t, 5*time.Second, "the reload's log line", func() error {
+				if n := strings.Count(g.log.String(), `msg="access rules loaded" file=`+file+" rules=1"); n != 2 {
+					return fmt.Errorf("%d \"access rules loaded\" lines, want 2 (start and reload)", n)
+				}
+				return nil
+			})
 		})
 	}
 }
