@@ -101,6 +101,9 @@ func (v *Verifier) refuse(c echo.Context, status int, body []byte) error {
 func (v *Verifier) logDecision(c echo.Context, o *outcome, elapsed time.Duration) {
 	code := c.Response().Status
 	r := c.Request()
+	if !v.log.Enabled(r.Context(), slog.LevelInfo) {
+		return // nothing below is worth computing for a discarded line
+	}
 	orig := OriginalRequest(r, v.cfg.Trusted.Peer(r))
 	path := orig.URI
 	if i := strings.IndexAny(path, "?#"); i >= 0 {
