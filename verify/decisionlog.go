@@ -66,9 +66,10 @@ func callerRequestID(r *http.Request) []string {
 }
 
 // stampID sets X-Request-Id on the answer: the caller's, else a new one.
-// Called before a refusal is written (and before every answer with
-// LogAll), never for an allowed answer under LogDenied without a caller's
-// id, which would cost an allocation for nothing.
+// It is called for every answer that is logged, before it is written (a
+// refusal, or any answer with LogAll): the id in the proxy's log and in
+// the gate's is then the same. An allowed answer under LogDenied is not
+// logged and carries none, so it costs nothing.
 func (v *Verifier) stampID(c echo.Context) {
 	h := c.Response().Header()
 	if len(h[HeaderRequestID]) > 0 {

@@ -48,8 +48,8 @@ func TestDecisionLog(t *testing.T) {
 		if ok.Code != 200 || denied.Code != 403 {
 			t.Fatalf("statuses %d %d", ok.Code, denied.Code)
 		}
-		if got := ok.Header().Get(HeaderRequestID); got != "req-42" {
-			t.Fatalf("the caller's request id not sent back: %q", got)
+		if got, want := ok.Header().Get(HeaderRequestID), map[DecisionLog]string{LogAll: "req-42"}[mode]; got != want {
+			t.Fatalf("mode %d: allowed answer's request id %q, want %q (sent back when the answer is logged)", mode, got, want)
 		}
 		id := denied.Header().Get(HeaderRequestID)
 		if mode != LogNone && len(id) != 16 {

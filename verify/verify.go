@@ -166,10 +166,8 @@ func (v *Verifier) Handle(c echo.Context) (err error) {
 	now := v.cfg.Tokens.now()
 	var o outcome
 	o.reason = ReasonInternal
-	if id := callerRequestID(r); id != nil {
-		c.Response().Header()[HeaderRequestID] = id // no copy
-	} else if v.cfg.DecisionLog == LogAll {
-		v.stampID(c)
+	if v.cfg.DecisionLog == LogAll {
+		v.stampID(c) // every answer is logged: every answer carries its id
 	}
 	defer func() {
 		if p := recover(); p != nil {
