@@ -52,6 +52,8 @@ import (
 //	LOAD_FLOOD=1   login flood: a gate with default argon2 on every core,
 //	               200 simultaneous sign-ins while a single connection
 //	               measures /verify latency; peak RSS (default off)
+//	LOAD_GATE_ENV  more AUTHGATE_* settings for the gate under test, space
+//	               separated (e.g. "AUTHGATE_METRICS_LISTEN=127.0.0.1:0")
 func BenchmarkHTTPLoad(b *testing.B) {
 	b.ReportMetric(0, "ns/op") // the time of the whole harness means nothing
 
@@ -87,6 +89,7 @@ func BenchmarkHTTPLoad(b *testing.B) {
 		"AUTHGATE_LOG_LEVEL=warn",
 		"AUTHGATE_REGISTRATION=open",
 	}
+	gateEnv = append(gateEnv, strings.Fields(os.Getenv("LOAD_GATE_ENV"))...)
 	gate := loadStartGate(b, "authgate", pin.server, gateBin, append(gateEnv, "GOMAXPROCS=1"))
 	token, cookie := gate.signUp(b, "bench")
 	bare := loadStartBare(b, pin.server, bareBin)
