@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"github.com/authgate/authgate/verify/forwarded"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -105,7 +106,7 @@ func (v *Verifier) logDecision(c echo.Context, o *outcome, elapsed time.Duration
 	if !v.log.Enabled(r.Context(), slog.LevelInfo) {
 		return // nothing below is worth computing for a discarded line
 	}
-	orig := OriginalRequest(r, v.cfg.Trusted.Peer(r))
+	orig := forwarded.OriginalRequest(r, v.cfg.Trusted.Peer(r))
 	path := orig.URI
 	if i := strings.IndexAny(path, "?#"); i >= 0 {
 		path = path[:i]

@@ -3,6 +3,7 @@ package verify
 import (
 	"context"
 	"errors"
+	"github.com/authgate/authgate/verify/forwarded"
 	"github.com/authgate/authgate/verify/redirect"
 	"net/http"
 	"net/http/httptest"
@@ -51,7 +52,7 @@ func newFixture(tb testing.TB, mod func(*Config)) *fixture {
 		tb.Fatal(err)
 	}
 	s := &sessions{live: map[string]string{}}
-	trusted, _ := ParseTrustedProxies(DefaultTrustedProxies)
+	trusted, _ := forwarded.ParseTrustedProxies(forwarded.DefaultTrustedProxies)
 	cfg := Config{
 		Tokens:   tokens,
 		Sessions: s,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/authgate/authgate/verify/forwarded"
 	"github.com/authgate/authgate/verify/redirect"
 	"log/slog"
 	"net/http"
@@ -83,7 +84,7 @@ type Config struct {
 	// Domains limits which original URLs are put into rd.
 	Domains redirect.Domains
 	// Trusted decides whose forwarded headers are read.
-	Trusted *TrustedProxies
+	Trusted *forwarded.TrustedProxies
 	Logger  *slog.Logger
 	// TokenCacheSize bounds how many verified tokens are remembered; zero
 	// or negative: no cache, every token is verified in full.
@@ -270,7 +271,7 @@ func (v *Verifier) ruled(c echo.Context, r *http.Request, set *rules.Set, now ti
 		// path could make the gate hash passwords, and stale credentials
 		// sent to public assets would lock their account.
 		hv, reason := anonymous, ReasonPublic
-		if auth := first(r.Header, "Authorization"); !hasScheme(auth, "Basic") {
+		if auth := forwarded.First(r.Header, "Authorization"); !forwarded.HasScheme(auth, "Basic") {
 			if tok, err := v.live(r.Context(), v.requestToken(r, auth), now); err == nil {
 				hv, reason = tok.header, ReasonOK
 				o.user, o.session = tok.user, tok.session
@@ -287,7 +288,7 @@ func (v *Verifier) ruled(c echo.Context, r *http.Request, set *rules.Set, now ti
 // looked up only when a rule that names networks is reached.
 func (v *Verifier) decide(r *http.Request, set *rules.Set) rules.Decision {
 	req := rules.Request{ClientPending: true}
-	peer, ok := peerAddr(r.RemoteAddr)
+	peer, ok := forwarded.PeerAddr(r.RemoteAddr)
 	if !ok {
 		req.ClientPending = false // no address: no network matches
 		return set.Decide(req)
@@ -298,7 +299,7 @@ func (v *Verifier) decide(r *http.Request, set *rules.Set) rules.Decision {
 	}
 	d := set.Decide(req)
 	if d.NeedClient {
-		req.Client, req.ClientPending = v.cfg.Trusted.client(r, peer, trusted), false
+		req.Client, req.ClientPending = v.cfg.Trusted.ClientOf(r, peer, trusted), false
 		d = set.Decide(req)
 	}
 	return d
@@ -315,22 +316,22 @@ func (v *Verifier) decide(r *http.Request, set *rules.Set) rules.Decision {
 // Unsafe: no allow by host, path or method applies to it.
 func describe(r *http.Request, req *rules.Request) {
 	h := r.Header
-	xfu, xou := first(h, "X-Forwarded-Uri"), first(h, "X-Original-Url")
+	xfu, xou := forwarded.First(h, "X-Forwarded-Uri"), forwarded.First(h, "X-Original-Url")
 	if xfu == "" && xou == "" {
 		return // unknown: no description at all
 	}
 	req.Known = true
 	method := func(primary string) string {
-		if m := first(h, primary); m != "" {
+		if m := forwarded.First(h, primary); m != "" {
 			return m
 		}
-		if m := first(h, "X-Original-Method"); m != "" {
+		if m := forwarded.First(h, "X-Original-Method"); m != "" {
 			return m
 		}
 		return r.Method
 	}
 	if xou != "" {
-		_, host, uri, ok := splitURL(xou)
+		_, host, uri, ok := forwarded.SplitURL(xou)
 		if !ok || host == "" {
 			req.Unsafe = true
 			return
@@ -339,13 +340,13 @@ func describe(r *http.Request, req *rules.Request) {
 		if xfu == "" {
 			return
 		}
-		if xfh := first(h, "X-Forwarded-Host"); xfu != uri || !strings.EqualFold(xfh, host) && xfh != "" ||
+		if xfh := forwarded.First(h, "X-Forwarded-Host"); xfu != uri || !strings.EqualFold(xfh, host) && xfh != "" ||
 			!strings.EqualFold(method("X-Forwarded-Method"), req.Method) {
 			req.Unsafe = true // the two descriptions disagree
 		}
 		return
 	}
-	req.Host, req.Path, req.Method = first(h, "X-Forwarded-Host"), xfu, method("X-Forwarded-Method")
+	req.Host, req.Path, req.Method = forwarded.First(h, "X-Forwarded-Host"), xfu, method("X-Forwarded-Method")
 	if req.Host == "" {
 		req.Unsafe = true // a path without a host
 	}
@@ -355,8 +356,8 @@ func describe(r *http.Request, req *rules.Request) {
 // Basic credentials, else the session cookie. A request that presents a
 // bearer token is judged on that token alone, never on a cookie beside it.
 func (v *Verifier) authenticate(c echo.Context, r *http.Request, now time.Time) (*verifiedToken, Identity, error) {
-	auth := first(r.Header, "Authorization")
-	if hasScheme(auth, "Basic") && v.cfg.Basic != nil {
+	auth := forwarded.First(r.Header, "Authorization")
+	if forwarded.HasScheme(auth, "Basic") && v.cfg.Basic != nil {
 		user, pass, ok := r.BasicAuth()
 		if !ok {
 			return nil, Identity{}, errBadCredentials
@@ -384,7 +385,7 @@ func (v *Verifier) authenticate(c echo.Context, r *http.Request, now time.Time) 
 // requestToken is the token a request presents: the bearer token when the
 // Authorization header uses that scheme, else the session cookie.
 func (v *Verifier) requestToken(r *http.Request, auth string) string {
-	if hasScheme(auth, "Bearer") {
+	if forwarded.HasScheme(auth, "Bearer") {
 		return bearerValue(auth)
 	}
 	ck, err := r.Cookie(v.cfg.CookieName)
@@ -432,7 +433,7 @@ type SignedIn struct {
 // the session cookie; full validation; session live), without Basic
 // credentials and without any rule of a location.
 func (v *Verifier) SignedIn(r *http.Request) (SignedIn, bool) {
-	tok, err := v.live(r.Context(), v.requestToken(r, first(r.Header, "Authorization")), v.cfg.Tokens.now())
+	tok, err := v.live(r.Context(), v.requestToken(r, forwarded.First(r.Header, "Authorization")), v.cfg.Tokens.now())
 	if err != nil {
 		return SignedIn{}, false
 	}
@@ -480,7 +481,7 @@ func (v *Verifier) policy(rawQuery string) policy {
 func (v *Verifier) tooMany(c echo.Context, r *http.Request, locked *LockedError) error {
 	h := c.Response().Header()
 	h["Retry-After"] = []string{RetryAfter(locked.RetryAfter)}
-	if OriginalRequest(r, v.cfg.Trusted.Peer(r)).Caller == CallerOriginalURL {
+	if forwarded.OriginalRequest(r, v.cfg.Trusted.Peer(r)).Caller == forwarded.CallerOriginalURL {
 		h["Www-Authenticate"] = v.wwwAuth
 		return v.refuse(c, http.StatusUnauthorized, bodyTooMany)
 	}
@@ -497,19 +498,19 @@ func (v *Verifier) unauthorized(c echo.Context, r *http.Request) error {
 	if v.cfg.LoginURL == "" {
 		return v.refuse(c, http.StatusUnauthorized, bodyUnauthorized)
 	}
-	o := OriginalRequest(r, v.cfg.Trusted.Peer(r))
+	o := forwarded.OriginalRequest(r, v.cfg.Trusted.Peer(r))
 	rd, _ := redirect.Safe(o.URL(), v.cfg.Domains)
 	loc := redirect.Login(v.cfg.LoginURL, rd)
 	h["Location"] = []string{loc}
 
-	redirect := o.Caller == CallerForwarded && IsNavigation(r, o)
+	redirect := o.Caller == forwarded.CallerForwarded && forwarded.IsNavigation(r, o)
 	if r.URL.RawQuery != "" {
 		switch v.policy(r.URL.RawQuery).onFail {
 		case onFail401:
 			redirect = false
 		case onFailRedirect:
 			// Only where the proxy relays a 3xx: nginx would make it a 500.
-			redirect = o.Caller != CallerOriginalURL
+			redirect = o.Caller != forwarded.CallerOriginalURL
 		}
 	}
 	if redirect {

@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"github.com/authgate/authgate/verify/forwarded"
 	"github.com/authgate/authgate/verify/redirect"
 	"log/slog"
 	"net/url"
@@ -71,7 +72,7 @@ type Config struct {
 
 	// TrustedProxies are the peers whose X-Forwarded-*/X-Original-*/
 	// X-Real-IP headers are believed.
-	TrustedProxies verify.TrustedProxies `env:"TRUSTED_PROXIES"`
+	TrustedProxies forwarded.TrustedProxies `env:"TRUSTED_PROXIES"`
 
 	// Brute-force regulation (accounts.Regulation): past MaxFailures
 	// failed sign-ins for one name (or MaxFailuresPerIP from one address)
@@ -124,8 +125,8 @@ type Config struct {
 
 // defaultConfig is the one place the gate's defaults are written down.
 func defaultConfig() Config {
-	var trusted verify.TrustedProxies
-	if err := trusted.UnmarshalText([]byte(strings.Join(verify.DefaultTrustedProxies, ","))); err != nil {
+	var trusted forwarded.TrustedProxies
+	if err := trusted.UnmarshalText([]byte(strings.Join(forwarded.DefaultTrustedProxies, ","))); err != nil {
 		panic(err) // a constant; TestConfigDefaults reads it
 	}
 	reg := accounts.DefaultRegulation
