@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"github.com/authgate/authgate/cmd/authgate/metrics"
 	"io"
 	"log/slog"
 	"maps"
@@ -139,8 +140,8 @@ type server struct {
 	web      *web.Handler
 	verifier *verify.Verifier
 	handler  http.Handler
-	rules    *rules.File // nil without AUTHGATE_RULES_FILE
-	metrics  *metrics    // nil without AUTHGATE_METRICS_LISTEN
+	rules    *rules.File      // nil without AUTHGATE_RULES_FILE
+	metrics  *metrics.Metrics // nil without AUTHGATE_METRICS_LISTEN
 	// checked is the store as the service uses it: with metrics, wrapped
 	// so its failures are counted (store keeps the concrete store, for
 	// sweeping and closing).
@@ -177,8 +178,9 @@ func newServer(ctx context.Context, cfg Config, log *slog.Logger) (*server, erro
 	s := &server{cfg: cfg, log: log, store: st.store, kind: st.kind, rules: rf}
 	s.checked = st.store
 	if cfg.MetricsListen != "" {
-		s.metrics = newMetrics(readBuildInfo())
-		st.store = countingStore{Store: st.store, m: s.metrics}
+		b := readBuildInfo()
+		s.metrics = metrics.New(b.Version, b.GoVersion)
+		st.store = s.metrics.Store(st.store)
 		s.checked = st.store
 	}
 	if err := s.wire(tokens, hasher, st, static); err != nil {
@@ -186,7 +188,7 @@ func newServer(ctx context.Context, cfg Config, log *slog.Logger) (*server, erro
 		return nil, err
 	}
 	if s.metrics != nil {
-		s.metrics.watch(s.verifier, st.store, rf)
+		s.metrics.Watch(s.verifier, st.store, rf)
 	}
 	s.handler = s.routes()
 	s.warn(len(static))
@@ -343,7 +345,7 @@ func (s *server) serve(ctx context.Context, ln net.Listener) error {
 		}
 		mctx, stop := context.WithCancel(ctx)
 		defer stop()
-		go s.metrics.serve(mctx, mln, s.log)
+		go s.metrics.Serve(mctx, mln, s.log)
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()

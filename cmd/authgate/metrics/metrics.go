@@ -1,4 +1,9 @@
-package main
+// Package metrics is the gate's Prometheus registry: the metric names (a
+// contract with every dashboard: picked once, never renamed), the
+// observers verify and accounts/web report to, the store wrapper that
+// counts failures, and the listener of their own that serves /metrics. No
+// label carries a user, host, path, address, session or token.
+package metrics
 
 import (
 	"context"
@@ -18,10 +23,6 @@ import (
 	"github.com/authgate/authgate/verify/rules"
 )
 
-// The metric names are a contract with every dashboard built on them:
-// pick once, never rename. No label carries a user, host, path, address,
-// session or token: every label value comes from a fixed set.
-
 // verifyCodes are the statuses /verify answers.
 var verifyCodes = [...]int{200, 302, 401, 403, 429}
 
@@ -33,9 +34,9 @@ var (
 	storeOps            = []string{"create_user", "user", "update_user", "delete_user", "users", "create_session", "session_live", "delete_session", "delete_user_sessions", "ping"}
 )
 
-// metrics is the gate's registry and the counters the hot path touches,
+// Metrics is the gate's registry and the counters the hot path touches,
 // resolved at start so an observation allocates nothing.
-type metrics struct {
+type Metrics struct {
 	reg *prometheus.Registry
 
 	verify   [len(verifyCodes)][]prometheus.Counter // [code][reason]
@@ -46,8 +47,9 @@ type metrics struct {
 	storeErr map[string]prometheus.Counter
 }
 
-func newMetrics(b buildInfo) *metrics {
-	m := &metrics{reg: prometheus.NewRegistry()}
+// New builds the registry; version and goVersion label authgate_build_info.
+func New(version, goVersion string) *Metrics {
+	m := &Metrics{reg: prometheus.NewRegistry()}
 	m.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
 	requests := prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -87,7 +89,7 @@ func newMetrics(b buildInfo) *metrics {
 		Name: "authgate_build_info",
 		Help: "Always 1; the labels name the gate's version and the Go version it was built with.",
 	}, []string{"version", "goversion"})
-	info.WithLabelValues(b.Version, b.GoVersion).Set(1)
+	info.WithLabelValues(version, goVersion).Set(1)
 	m.reg.MustRegister(requests, m.duration, logins, regs, m.logouts, storeErr, info)
 	return m
 }
@@ -101,7 +103,7 @@ func resolve(v *prometheus.CounterVec, values []string) map[string]prometheus.Co
 }
 
 // Verified implements verify.Observer.
-func (m *metrics) Verified(code int, reason verify.Reason, elapsed time.Duration) {
+func (m *Metrics) Verified(code int, reason verify.Reason, elapsed time.Duration) {
 	for i, c := range verifyCodes {
 		if c == code {
 			if int(reason) < len(m.verify[i]) {
@@ -114,23 +116,26 @@ func (m *metrics) Verified(code int, reason verify.Reason, elapsed time.Duration
 }
 
 // Login, Registration and Logout implement web.Events.
-func (m *metrics) Login(result string) {
+func (m *Metrics) Login(result string) {
 	if c, ok := m.logins[result]; ok {
 		c.Inc()
 	}
 }
 
-func (m *metrics) Registration(result string) {
+func (m *Metrics) Registration(result string) {
 	if c, ok := m.regs[result]; ok {
 		c.Inc()
 	}
 }
 
-func (m *metrics) Logout() { m.logouts.Inc() }
+func (m *Metrics) Logout() { m.logouts.Inc() }
 
-// watch registers what is read at scrape time: the token cache, whether
+// Registry is where every metric is registered.
+func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
+
+// Watch registers what is read at scrape time: the token cache, whether
 // the store is up (the /readyz check), the rules in force and reloads.
-func (m *metrics) watch(v *verify.Verifier, store accounts.Store, rf *rules.File) {
+func (m *Metrics) Watch(v *verify.Verifier, store accounts.Store, rf *rules.File) {
 	m.reg.MustRegister(
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "authgate_token_cache_hits_total", Help: "Tokens found in the verified-token cache (by /verify and the gate's own pages)."},
 			func() float64 { h, _, _ := v.TokenCacheStats(); return float64(h) }),
@@ -175,10 +180,10 @@ func (m *metrics) watch(v *verify.Verifier, store accounts.Store, rf *rules.File
 	}
 }
 
-// serveMetrics answers GET /metrics on its own listener (so it can be
+// Serve answers GET /metrics on its own listener (so it can be
 // firewalled apart from the gate) until ctx ends; nothing else is served
 // there.
-func (m *metrics) serve(ctx context.Context, ln net.Listener, log *slog.Logger) {
+func (m *Metrics) Serve(ctx context.Context, ln net.Listener, log *slog.Logger) {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelError)}))
 	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second}
@@ -194,11 +199,13 @@ func (m *metrics) serve(ctx context.Context, ln net.Listener, log *slog.Logger) 
 	}
 }
 
-// countingStore counts a store's failures by operation; answers such as
+// Store wraps s so its failures are counted by operation; answers such as
 // "no such user" or "name taken" are not failures.
+func (m *Metrics) Store(s accounts.Store) accounts.Store { return countingStore{Store: s, m: m} }
+
 type countingStore struct {
 	accounts.Store
-	m *metrics
+	m *Metrics
 }
 
 func (s countingStore) count(op string, err error) error {
