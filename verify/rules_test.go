@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/authgate/authgate/verify/forwarded"
 	"github.com/authgate/authgate/verify/rules"
 )
 
@@ -264,4 +265,76 @@ func TestVerifyRulesAllowSkipsBasic(t *testing.T) {
 	if stub.calls != 1 {
 		t.Fatalf("Basic credentials not checked where sign-in is needed (%d)", stub.calls)
 	}
+}
+
+// FuzzVerifyRulesAnonymous: whatever forwarded headers a client adds, an
+// anonymous request is never let through to a path the file protects in
+// any reading a backend may give it, nor to the denied host.
+func FuzzVerifyRulesAnonymous(f *testing.F) {
+	f.Add("https://app.example.com/public/a", "", "", "GET")
+	f.Add("https://app.example.com/admin/x", "/public/a", "", "GET")
+	f.Add("", "/public/..;/admin", "app.example.com", "GET")
+	f.Add("https://app.example.com/public/%2e%2e/admin", "", "", "GET")
+	f.Add("https://old.example.com/public/a", "/public/a", "app.example.com", "GET")
+	f.Add("https://app.example.com,old.example.com/public/a", "", "", "GET")
+	fx := newFixture(f, withRules(f, rulesFile))
+	f.Fuzz(func(t *testing.T, xou, xfu, xfh, method string) {
+		hdr := map[string]string{"Accept": "application/json"}
+		if xou != "" {
+			hdr["X-Original-URL"] = xou
+		}
+		if xfu != "" {
+			hdr["X-Forwarded-Uri"] = xfu
+			hdr["X-Forwarded-Proto"] = "https"
+		}
+		if xfh != "" {
+			hdr["X-Forwarded-Host"] = xfh
+		}
+		if method != "" {
+			hdr["X-Forwarded-Method"] = method
+		}
+		for _, v := range hdr {
+			if !utf8ish(v) {
+				return // not a header value a proxy would deliver
+			}
+		}
+		w := fx.do("GET", "/verify", hdr)
+		if w.Code >= 500 {
+			t.Fatalf("status %d", w.Code)
+		}
+		if w.Code != 200 {
+			return
+		}
+		// Let through without credentials: every description must be a
+		// public path of app.example.com (or status.example.com/healthz)
+		// in the lenient reading too.
+		check := func(host, uri string) {
+			host = rules.NormalizeHost(host)
+			p := rules.Reading(uri)
+			switch {
+			case host == "old.example.com" || strings.HasSuffix(host, ".old.example.com"):
+				t.Fatalf("denied host %q let through (%v)", host, hdr)
+			case strings.HasPrefix(p, "/admin/") || p == "/admin":
+				t.Fatalf("protected path %q (raw %q) let through anonymously (%v)", p, uri, hdr)
+			}
+		}
+		if xou != "" {
+			if _, host, uri, ok := forwarded.SplitURL(xou); ok {
+				check(host, uri)
+			}
+		}
+		if xfu != "" {
+			check(xfh, xfu)
+		}
+	})
+}
+
+// utf8ish keeps printable ASCII, as proxies forward header values.
+func utf8ish(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 || s[i] > 0x7e {
+			return false
+		}
+	}
+	return true
 }
