@@ -53,7 +53,13 @@ func TestCaddy(t *testing.T) {
 	gateAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	httpsPort, httpPort := freePort(t), freePort(t)
 	login := fmt.Sprintf("https://auth.example.com:%d/login", httpsPort)
-	gate := startGate(t, gateConfig{addr: gateAddr, loginURL: login})
+	// A rules file whose default is what the scenarios expect without
+	// one, plus a public area: the shipped Caddyfile sends a query on
+	// every verify URL (proxy=caddy at least), which must not turn an
+	// allow into a sign-in.
+	rulesFile := filepath.Join(dir, "rules.yaml")
+	writeFile(t, rulesFile, "default: authenticated\nrules:\n  - name: public\n    hosts: [app.example.com]\n    paths: [\"/public/*\"]\n    action: allow\n")
+	gate := startGate(t, gateConfig{addr: gateAddr, loginURL: login, extraEnv: []string{"AUTHGATE_RULES_FILE=" + rulesFile}})
 
 	site := render(t, filepath.Join("caddy", "Caddyfile"),
 		replacement{"127.0.0.1:8080", gateAddr},
@@ -141,6 +147,21 @@ func TestCaddy(t *testing.T) {
 					t.Errorf("upstream received %s: %q, sent by the client", k, v)
 				}
 			}
+		}
+	})
+	t.Run("an allow rule behind the proxy=caddy marker", func(t *testing.T) {
+		r := s.do(t, http.MethodGet, s.app+"/public/index.html", "", navigation)
+		if r.status != http.StatusOK || r.seen == nil {
+			t.Fatalf("public path without credentials: %d from %s, want 200 from the upstream", r.status, source(r))
+		}
+		if u := r.seen.Header.Get("Remote-User"); u != "" {
+			t.Fatalf("anonymous request reached the app as %q", u)
+		}
+		// The client's own X-Original-URL is dropped by the Caddyfile and
+		// cannot point the rules at another path.
+		r = s.do(t, http.MethodGet, s.app+"/private", "", with(navigation, "X-Original-URL", s.app+"/public/x"))
+		if r.status == http.StatusOK {
+			t.Fatalf("a client's X-Original-URL opened /private: %d", r.status)
 		}
 	})
 	runScenarios(t, s)
