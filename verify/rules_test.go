@@ -10,6 +10,7 @@ import (
 
 	"github.com/authgate/authgate/verify/forwarded"
 	"github.com/authgate/authgate/verify/rules"
+	"github.com/authgate/authgate/verify/rules/norm"
 )
 
 const rulesFile = `default: authenticated
@@ -309,8 +310,8 @@ func FuzzVerifyRulesAnonymous(f *testing.F) {
 		// public path of app.example.com (or status.example.com/healthz)
 		// in the lenient reading too.
 		check := func(host, uri string) {
-			host = rules.NormalizeHost(host)
-			p := rules.Reading(uri)
+			host = norm.Host(host)
+			p := norm.Reading(uri)
 			switch {
 			case host == "old.example.com" || strings.HasSuffix(host, ".old.example.com"):
 				t.Fatalf("denied host %q let through (%v)", host, hdr)

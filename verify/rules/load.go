@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/authgate/authgate/verify/rules/norm"
 	"hash/maphash"
 	"io"
 	"net/netip"
@@ -199,7 +200,6 @@ func parseAction(s string) (Action, bool) {
 
 var (
 	ruleName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
-	hostName = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$`)
 	method   = regexp.MustCompile(`^[A-Z]{1,16}$`)
 	listItem = regexp.MustCompile(`^[A-Za-z0-9._@-]{1,64}$`)
 )
@@ -219,7 +219,7 @@ func buildRule(fr fileRule, pos, line int) (Rule, error) {
 	for _, h := range fr.Hosts {
 		p := strings.TrimSuffix(strings.ToLower(strings.TrimSpace(h)), ".")
 		bare, wild := strings.CutPrefix(p, "*.")
-		if strings.Contains(bare, "*") || !hostName.MatchString(bare) && !isIP(bare) || wild && isIP(bare) {
+		if strings.Contains(bare, "*") || !norm.ValidHost(bare) || wild && norm.IsIP(bare) {
 			return r, fmt.Errorf("host %q: a name, or *.name for its subdomains (a * anywhere else is not a pattern)", h)
 		}
 		r.hosts = append(r.hosts, p)
@@ -232,7 +232,7 @@ func buildRule(fr fileRule, pos, line int) (Rule, error) {
 		if strings.Contains(stem, "*") {
 			return r, fmt.Errorf("path %q: * only as a final /*", p)
 		}
-		if n, safe := NormalizePath(stem); !safe || n != stem && !(prefix && stem == "") {
+		if n, safe := norm.Path(stem); !safe || n != stem && !(prefix && stem == "") {
 			if prefix {
 				n = strings.TrimSuffix(n, "/") + "/*"
 			}
@@ -270,11 +270,6 @@ func buildRule(fr fileRule, pos, line int) (Rule, error) {
 		}
 	}
 	return r, nil
-}
-
-func isIP(s string) bool {
-	_, err := netip.ParseAddr(s)
-	return err == nil
 }
 
 func parseNetwork(s string) (netip.Prefix, error) {

@@ -8,10 +8,12 @@
 //
 // A Set is immutable once loaded and safe for concurrent use; a reload
 // builds a new one and swaps it in whole (Holder), so no request sees a
-// half-loaded set. It imports nothing of authgate.
+// half-loaded set. It imports nothing of authgate but verify/rules/norm,
+// which puts paths and hosts in the form rules compare.
 package rules
 
 import (
+	"github.com/authgate/authgate/verify/rules/norm"
 	"hash/maphash"
 	"net/netip"
 	"strings"
@@ -190,11 +192,11 @@ type target struct {
 func newTarget(req Request) target {
 	t := target{req: req, safe: true, unsafe: req.Unsafe}
 	if req.Known && !req.Unsafe {
-		t.host = NormalizeHost(req.Host)
-		t.unsafe = !ValidHost(t.host)
-		t.path, t.safe = NormalizePath(req.Path)
-		if !t.safe || needsReading(req.Path) {
-			t.reading = Reading(req.Path)
+		t.host = norm.Host(req.Host)
+		t.unsafe = !norm.ValidHost(t.host)
+		t.path, t.safe = norm.Path(req.Path)
+		if !t.safe || norm.NeedsReading(req.Path) {
+			t.reading = norm.Reading(req.Path)
 		}
 	}
 	return t

@@ -1,15 +1,22 @@
-package rules
+// Package norm puts the parts of a request that access rules look at into
+// the one form rules compare: the path (with the lenient reading some
+// backends give it) and the host. It imports nothing of authgate.
+package norm
 
-import "strings"
+import (
+	"net/netip"
+	"regexp"
+	"strings"
+)
 
-// NormalizePath returns the path a rule is matched against: the query and
+// Path returns the path a rule is matched against: the query and
 // fragment dropped, percent-escapes of unreserved characters decoded (and
 // the hex of the others upper-cased), "." and ".." segments resolved,
 // repeated slashes collapsed. safe is false when the path cannot be read
 // one way only: an encoded "/" or "\", a raw "\", a NUL, a bad escape, or
 // ".." above the root. Such a path never matches a rule that allows; it
 // is matched against the other rules in both readings (see Reading).
-func NormalizePath(raw string) (path string, safe bool) {
+func Path(raw string) (path string, safe bool) {
 	raw = cutQuery(raw)
 	if raw == "" || raw[0] != '/' {
 		raw = "/" + raw
@@ -45,9 +52,9 @@ func Reading(raw string) string {
 	return p
 }
 
-// needsReading reports whether a path may read differently to a lenient
+// NeedsReading reports whether a path may read differently to a lenient
 // backend: it has an escape, a backslash or a segment parameter.
-func needsReading(p string) bool {
+func NeedsReading(p string) bool {
 	for i := 0; i < len(p); i++ {
 		switch p[i] {
 		case '%', '\\', ';':
@@ -66,10 +73,17 @@ func ValidHost(h string) bool {
 	if h == "" || len(h) > 253 {
 		return false
 	}
-	if isIP(h) {
-		return true
-	}
-	return hostName.MatchString(h)
+	return IsIP(h) || hostName.MatchString(h)
+}
+
+// hostName is a DNS name as rules write one: lower case, dot-separated
+// labels of letters, digits and inner hyphens.
+var hostName = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$`)
+
+// IsIP reports whether s is an IP literal.
+func IsIP(s string) bool {
+	_, err := netip.ParseAddr(s)
+	return err == nil
 }
 
 func cutQuery(s string) string {
@@ -219,9 +233,9 @@ func resolve(p string) (string, bool) {
 	return res, above
 }
 
-// NormalizeHost returns a host as rules compare it: lower case, without a
+// Host returns a host as rules compare it: lower case, without a
 // port and a trailing dot.
-func NormalizeHost(h string) string {
+func Host(h string) string {
 	if strings.HasPrefix(h, "[") {
 		if i := strings.IndexByte(h, ']'); i > 0 {
 			h = h[1:i]
