@@ -18,7 +18,7 @@ func TestBasicGroupsChangeReachesEveryReplica(t *testing.T) {
 	env := []string{"AUTHGATE_SECRET=" + goodSecret, "AUTHGATE_STORE=" + srv.URL(), "AUTHGATE_BASIC_CACHE_TTL=1h",
 		"AUTHGATE_ARGON2_MEMORY=1024", "AUTHGATE_ARGON2_TIME=1"}
 	a, b := startGate(t, env...), startGate(t, env...)
-	if _, err := cli(t, pw+"\n", env, "users", "add", "bob", "-groups", "admins"); err != nil {
+	if _, err := runCLI(t, pw+"\n", env, "users", "add", "bob", "-groups", "admins"); err != nil {
 		t.Fatal(err)
 	}
 	basic := map[string]string{"Authorization": "Basic " + base64.StdEncoding.EncodeToString([]byte("bob:"+pw))}
@@ -28,7 +28,7 @@ func TestBasicGroupsChangeReachesEveryReplica(t *testing.T) {
 			t.Fatalf("%s before the change: %d %q", g.base, resp.StatusCode, resp.Header.Get("Remote-Groups"))
 		}
 	}
-	if _, err := cli(t, "", env, "users", "groups", "bob", ""); err != nil {
+	if _, err := runCLI(t, "", env, "users", "groups", "bob", ""); err != nil {
 		t.Fatal(err)
 	}
 	for _, g := range []*gate{a, b} {
@@ -41,7 +41,7 @@ func TestBasicGroupsChangeReachesEveryReplica(t *testing.T) {
 			t.Fatalf("%s without a rule: %d %q, want 200 with no groups", g.base, resp.StatusCode, resp.Header.Get("Remote-Groups"))
 		}
 	}
-	if _, err := cli(t, "", env, "users", "delete", "bob"); err != nil {
+	if _, err := runCLI(t, "", env, "users", "delete", "bob"); err != nil {
 		t.Fatal(err)
 	}
 	for _, g := range []*gate{a, b} {

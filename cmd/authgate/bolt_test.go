@@ -91,7 +91,7 @@ func TestBoltKeepsEveryAnsweredRegistration(t *testing.T) {
 	close(stop)
 	wg.Wait()
 
-	out, err := cli(t, "", env, "users", "list", "-json")
+	out, err := runCLI(t, "", env, "users", "list", "-json")
 	if err != nil {
 		t.Fatalf("users list after SIGKILL: %v", err)
 	}

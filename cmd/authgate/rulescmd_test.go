@@ -57,7 +57,7 @@ func TestRulesCheck(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			out, err := cli(t, "", nil, tc.args...)
+			out, err := runCLI(t, "", nil, tc.args...)
 			if tc.wantErr == nil {
 				if err != nil || out != tc.wantOut {
 					t.Fatalf("got %q, %v; want %q", out, err, tc.wantOut)
@@ -123,7 +123,7 @@ func TestRulesExplain(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			out, err := cli(t, "", nil, append([]string{"rules", "explain"}, tc.args...)...)
+			out, err := runCLI(t, "", nil, append([]string{"rules", "explain"}, tc.args...)...)
 			if tc.wantErr == "" {
 				if err != nil || out != tc.wantOut {
 					t.Fatalf("got %q, %v\nwant %q", out, err, tc.wantOut)
@@ -171,7 +171,7 @@ func TestRulesExplainJSON(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			out, err := cli(t, "", nil, append([]string{"rules", "explain", "--json", file}, tc.args...)...)
+			out, err := runCLI(t, "", nil, append([]string{"rules", "explain", "--json", file}, tc.args...)...)
 			if err != nil {
 				t.Fatal(err)
 			}

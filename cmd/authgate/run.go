@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"github.com/authgate/authgate/cmd/authgate/cli"
 	"github.com/authgate/authgate/cmd/authgate/metrics"
 	"io"
 	"log/slog"
@@ -37,7 +38,7 @@ func run(ctx context.Context, args, environ []string, stdin io.Reader, stdout, s
 		case "users":
 			return users(ctx, args[1:], environ, stdin, stdout)
 		case "rules":
-			return rulesCommand(args[1:], stdout)
+			return cli.Rules(args[1:], stdout)
 		case "version", "--version":
 			return printVersion(stdout)
 		case "help", "-h", "--help":

@@ -52,7 +52,7 @@ func TestTwoGatesOnRedis(t *testing.T) {
 		if a.verify(t, tok).StatusCode != 200 || b.verify(t, tok).StatusCode != 200 {
 			t.Fatal("fresh session refused")
 		}
-		if out, err := cli(t, "", env, "users", "groups", "alice", "ops,Admins"); err != nil {
+		if out, err := runCLI(t, "", env, "users", "groups", "alice", "ops,Admins"); err != nil {
 			t.Fatalf("users groups: %v %s", err, out)
 		}
 		eventually(t, time.Second, "both gates to refuse a session from before the group change", func() error {
@@ -62,7 +62,7 @@ func TestTwoGatesOnRedis(t *testing.T) {
 		if g := a.verify(t, tok).Header.Get("Remote-Groups"); g != "ops,admins" {
 			t.Fatalf("Remote-Groups after users groups: %q", g)
 		}
-		if out, err := cli(t, "new horse battery staple\n", env, "users", "passwd", "alice"); err != nil {
+		if out, err := runCLI(t, "new horse battery staple\n", env, "users", "passwd", "alice"); err != nil {
 			t.Fatalf("users passwd: %v %s", err, out)
 		}
 		eventually(t, time.Second, "A to refuse a session from before the password change", func() error {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/authgate/authgate/cmd/authgate/cli"
 	"io"
 	"log/slog"
 	"strings"
@@ -44,7 +45,7 @@ func users(ctx context.Context, args, environ []string, stdin io.Reader, stdout 
 	email := fs.String("email", "", "e-mail address")
 	display := fs.String("name", "", "full name")
 	asJSON := fs.Bool("json", false, "list as JSON")
-	pos, err := parseInterspersed(fs, args)
+	pos, err := cli.Interspersed(fs, args)
 	if err != nil {
 		return fmt.Errorf("users %s: %v\n%s", cmd, err, usersUsage)
 	}
@@ -113,23 +114,6 @@ func users(ctx context.Context, args, environ []string, stdin io.Reader, stdout 
 		fmt.Fprintf(stdout, "deleted %s\n", pos[0])
 	}
 	return nil
-}
-
-// parseInterspersed lets flags come before or after the names, as in
-// "users add alice -groups admins".
-func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
-	var pos []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			return nil, err
-		}
-		args = fs.Args()
-		if len(args) == 0 {
-			return pos, nil
-		}
-		pos = append(pos, args[0])
-		args = args[1:]
-	}
 }
 
 // openAdmin builds the account Service on the configured store, for

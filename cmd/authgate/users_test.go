@@ -37,7 +37,7 @@ func TestUsersCommand(t *testing.T) {
 		{"delete again", "", env, []string{"users", "delete", "alice"}, "", "user not found"},
 	}
 	for _, st := range steps {
-		out, err := cli(t, st.stdin, st.env, st.args...)
+		out, err := runCLI(t, st.stdin, st.env, st.args...)
 		switch {
 		case st.wantErr == "" && err != nil:
 			t.Fatalf("%s: %v", st.name, err)
@@ -53,7 +53,7 @@ func TestUsersCommand(t *testing.T) {
 }
 
 // cli runs "authgate args..." in-process, as an operator would.
-func cli(tb testing.TB, stdin string, env []string, args ...string) (string, error) {
+func runCLI(tb testing.TB, stdin string, env []string, args ...string) (string, error) {
 	tb.Helper()
 	var out, errOut bytes.Buffer
 	env = append([]string{"AUTHGATE_ARGON2_MEMORY=1024", "AUTHGATE_ARGON2_TIME=1"}, env...)

@@ -1,4 +1,7 @@
-package main
+// Package cli holds what the authgate binary's subcommands share (flags
+// before or after the arguments) and the subcommands that need no
+// configuration, such as "authgate rules". cmd/authgate dispatches to them.
+package cli
 
 import (
 	"encoding/json"
@@ -25,9 +28,9 @@ const rulesUsage = `usage: authgate rules <command>
 FILE is read exactly as AUTHGATE_RULES_FILE is when the gate starts.
 `
 
-// rulesCommand is "authgate rules ...". It needs no configuration: the file
-// is the argument.
-func rulesCommand(args []string, stdout io.Writer) error {
+// Rules is "authgate rules ...". It needs no configuration: the file is
+// the argument.
+func Rules(args []string, stdout io.Writer) error {
 	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
 		fmt.Fprint(stdout, rulesUsage)
 		return nil
@@ -47,7 +50,7 @@ func rulesCommand(args []string, stdout io.Writer) error {
 		fs.StringVar(&ex.ip, "ip", "", "the client's address")
 		fs.BoolVar(&ex.json, "json", false, "print JSON")
 	}
-	pos, err := parseInterspersed(fs, args)
+	pos, err := Interspersed(fs, args)
 	if err != nil {
 		return fmt.Errorf("rules %s: %v\n%s", cmd, err, rulesUsage)
 	}
