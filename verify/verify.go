@@ -215,12 +215,13 @@ func (v *Verifier) signedIn(c echo.Context, r *http.Request, rule *rules.Rule, n
 	if tok != nil {
 		o.session = tok.session
 	}
-	if rule != nil && !(rules.Decision{Rule: rule}).Permits(id.User, id.Groups) {
-		reason := ReasonGroups
-		if len(rule.Users) > 0 && !(rules.Decision{Rule: &rules.Rule{Users: rule.Users}}).Permits(id.User, nil) {
-			reason = ReasonUsers
+	if rule != nil {
+		switch {
+		case !rule.AllowsUser(id.User):
+			return ReasonUsers, v.refuse(c, http.StatusForbidden, bodyForbidden)
+		case !rule.AllowsGroups(id.Groups):
+			return ReasonGroups, v.refuse(c, http.StatusForbidden, bodyForbidden)
 		}
-		return reason, v.refuse(c, http.StatusForbidden, bodyForbidden)
 	}
 	if r.URL.RawQuery != "" {
 		if reason, ok := v.policy(r.URL.RawQuery).check(id); !ok {

@@ -105,21 +105,27 @@ func (d Decision) RuleName() string {
 // Permits reports whether an authenticated user passes the deciding rule's
 // groups and users (always, without a rule or requirements).
 func (d Decision) Permits(user string, groups []string) bool {
-	if d.Rule == nil {
+	return d.Rule == nil || d.Rule.AllowsUser(user) && d.Rule.AllowsGroups(groups)
+}
+
+// AllowsUser reports whether user is one of the rule's users (any user,
+// when it names none).
+func (r *Rule) AllowsUser(user string) bool {
+	return len(r.Users) == 0 || containsFold(r.Users, user)
+}
+
+// AllowsGroups reports whether any of groups is one of the rule's groups
+// (any groups, when it names none).
+func (r *Rule) AllowsGroups(groups []string) bool {
+	if len(r.Groups) == 0 {
 		return true
 	}
-	if len(d.Rule.Users) > 0 && !containsFold(d.Rule.Users, user) {
-		return false
-	}
-	if len(d.Rule.Groups) > 0 {
-		for _, g := range groups {
-			if containsFold(d.Rule.Groups, g) {
-				return true
-			}
+	for _, g := range groups {
+		if containsFold(r.Groups, g) {
+			return true
 		}
-		return false
 	}
-	return true
+	return false
 }
 
 func containsFold(list []string, s string) bool {
