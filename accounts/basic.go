@@ -85,24 +85,15 @@ func (s *Service) cachedBasic(ctx context.Context, canon, ip, pw string) (verify
 	return u.Identity(), true
 }
 
-// passesLock reports whether an attempt for name from ip may go ahead now:
-// it reserves and releases, as a success does.
+// passesLock reports whether neither name nor ip is locked now. A cache
+// hit is no guess: it reserves nothing, and clears nothing.
 func (s *Service) passesLock(ctx context.Context, name, ip string) bool {
-	r := s.cfg.Regulation
-	keys := r.keys(name, ip)
-	a := s.cfg.Attempts
-	wait, err := a.Reserve(ctx, keys, r, s.now())
+	keys := s.cfg.Regulation.keys(name, ip)
+	wait, err := s.cfg.Attempts.Locked(ctx, keys, s.now())
 	if err != nil {
-		a = s.local
-		if wait, err = a.Reserve(ctx, keys, r, s.now()); err != nil {
-			return false
-		}
+		wait, _ = s.local.Locked(ctx, keys, s.now())
 	}
-	if wait > 0 {
-		return false
-	}
-	_ = a.Settle(context.WithoutCancel(ctx), keys, r, s.now(), false)
-	return true
+	return wait == 0
 }
 
 // basicCache remembers recently verified Basic credentials; the library's

@@ -65,6 +65,9 @@ type Attempts interface {
 	// guesses sent at once would buy the sender a fresh set of guesses (and
 	// one valid account would launder an address's guesses at others).
 	Settle(ctx context.Context, keys []AttemptKey, r Regulation, now time.Time, failed bool) error
+	// Locked says how long the longest lock among keys lasts (0: none),
+	// reserving nothing: the check of credentials already verified.
+	Locked(ctx context.Context, keys []AttemptKey, now time.Time) (time.Duration, error)
 }
 
 // BusyWait is the wait answered while a key's remaining guesses are all in
@@ -104,9 +107,14 @@ func NewLocalAttempts(entries int) *LocalAttempts {
 	return &LocalAttempts{counts: counts, locks: locks}
 }
 
-func (l *LocalAttempts) Reserve(_ context.Context, keys []AttemptKey, r Regulation, now time.Time) (time.Duration, error) {
+func (l *LocalAttempts) Locked(_ context.Context, keys []AttemptKey, now time.Time) (time.Duration, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	return l.locked(keys, now), nil
+}
+
+// locked is the longest lock among keys; expired locks are dropped.
+func (l *LocalAttempts) locked(keys []AttemptKey, now time.Time) time.Duration {
 	var wait time.Duration
 	for _, k := range keys {
 		if until, ok := l.locks.Get(k.Key); ok {
@@ -117,7 +125,13 @@ func (l *LocalAttempts) Reserve(_ context.Context, keys []AttemptKey, r Regulati
 			}
 		}
 	}
-	if wait > 0 {
+	return wait
+}
+
+func (l *LocalAttempts) Reserve(_ context.Context, keys []AttemptKey, r Regulation, now time.Time) (time.Duration, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if wait := l.locked(keys, now); wait > 0 {
 		return wait, nil
 	}
 	for _, k := range keys {

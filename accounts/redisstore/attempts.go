@@ -2,6 +2,7 @@ package redisstore
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -80,6 +81,25 @@ for i, k in ipairs(KEYS) do
   redis.call('PEXPIRE', k, ttl)
 end
 return 0`
+
+// Locked reads the keys' locks in one round trip, reserving nothing.
+func (a *Attempts) Locked(ctx context.Context, keys []accounts.AttemptKey, now time.Time) (time.Duration, error) {
+	pipe := a.rdb.Pipeline()
+	cmds := make([]*redis.StringCmd, len(keys))
+	for i, k := range a.keys(keys) {
+		cmds[i] = pipe.HGet(ctx, k, "l")
+	}
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return 0, unavailable(err)
+	}
+	var wait time.Duration
+	for _, c := range cmds {
+		if until, err := c.Int64(); err == nil {
+			wait = max(wait, time.UnixMilli(until).Sub(now))
+		}
+	}
+	return max(wait, 0), nil
+}
 
 func (a *Attempts) keys(keys []accounts.AttemptKey) []string {
 	out := make([]string, len(keys))

@@ -163,6 +163,26 @@ func RunAttempts(t *testing.T, newCounters func(t *testing.T, n int) []accounts.
 		}
 	})
 
+	t.Run("Locked reads without reserving", func(t *testing.T) {
+		cs := newCounters(t, 2)
+		for range 3 * reg.MaxFailures {
+			if w, err := cs[0].Locked(ctx, []accounts.AttemptKey{name("dave")}, base); err != nil || w != 0 {
+				t.Fatalf("Locked before any failure: %v, %v", w, err)
+			}
+		}
+		for i := range reg.MaxFailures {
+			if w := fail(t, cs[i%2], base, name("dave")); w != 0 {
+				t.Fatalf("failure %d refused: Locked must not have reserved anything (%v)", i+1, w)
+			}
+		}
+		for i, a := range cs {
+			w, err := a.Locked(ctx, []accounts.AttemptKey{addr("192.0.2.99"), name("dave")}, base.Add(time.Minute))
+			if err != nil || w < reg.BanTime-time.Minute-time.Second || w > reg.BanTime-time.Minute+time.Second {
+				t.Fatalf("gate %d: Locked = %v, %v; want the ban less a minute", i, w, err)
+			}
+		}
+	})
+
 	t.Run("failures spread over gates lock on every gate", func(t *testing.T) {
 		cs := newCounters(t, 3)
 		for i := range reg.MaxFailures {

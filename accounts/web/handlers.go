@@ -244,11 +244,12 @@ func (h *Handler) Login(c echo.Context) error {
 	}
 	u, err := h.svc.SignIn(r.Context(), c.RealIP(), in.username, in.password)
 	if err != nil {
-		h.cfg.Events.Login(loginResult(err))
+		res := loginResult(err)
+		h.cfg.Events.Login(res)
 		// Authentication events go to the log at info: a failure names
 		// the client, never the name typed (it may be a password typed
 		// in the wrong field), nor anything else of the request.
-		switch res := loginResult(err); res {
+		switch res {
 		case "failure", "locked":
 			h.log.Info("sign-in refused", "result", res, "client_ip", c.RealIP())
 		}
