@@ -77,7 +77,7 @@ func (s *Service) update(ctx context.Context, name string, change func(*User) er
 	if err := s.cfg.Store.UpdateUser(ctx, u); err != nil {
 		return err
 	}
-	return s.cfg.Store.DeleteUserSessions(ctx, canon)
+	return s.cfg.Store.DeleteUserSessions(ctx, canon, "")
 }
 
 // DeleteUser removes an account and its sessions.

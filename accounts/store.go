@@ -2,6 +2,7 @@ package accounts
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	"github.com/authgate/authgate/verify"
@@ -15,6 +16,29 @@ type User struct {
 	Display string    `json:"display,omitempty"` // full name
 	Groups  []string  `json:"groups,omitempty"`
 	Created time.Time `json:"created"`
+	TOTP    TOTP      `json:"totp,omitzero"`
+}
+
+// TOTP is a user's second factor as stored: secrets sealed (mfa.Sealer),
+// recovery codes hashed. All empty: no second factor.
+type TOTP struct {
+	// Secret is set while TOTP is on.
+	Secret string `json:"secret,omitempty"`
+	// Pending is a secret set up and not yet confirmed with a code.
+	Pending string `json:"pending,omitempty"`
+	// Recovery holds the hashes of the unused recovery codes.
+	Recovery []string `json:"recovery,omitempty"`
+}
+
+// TOTPEnabled reports whether signing in as u takes a second factor.
+func (u User) TOTPEnabled() bool { return u.TOTP.Secret != "" }
+
+// Clone is u with slices of its own, for stores that keep values in
+// memory.
+func (u User) Clone() User {
+	u.Groups = slices.Clone(u.Groups)
+	u.TOTP.Recovery = slices.Clone(u.TOTP.Recovery)
+	return u
 }
 
 // Identity is what a token and the identity headers say about u.
@@ -54,8 +78,15 @@ type Store interface {
 	SessionLive(ctx context.Context, id, user string) (bool, error)
 	DeleteSession(ctx context.Context, id string) error
 	// DeleteUserSessions ends every session of a user (password change,
-	// group change, account deletion).
-	DeleteUserSessions(ctx context.Context, user string) error
+	// group change, account deletion) but the one named keep ("" keeps
+	// none): the session that turned a second factor off stays.
+	DeleteUserSessions(ctx context.Context, user, keep string) error
+
+	// UseOnce records key until the given time and reports whether this
+	// was its first use within that time: a one-time code, a recovery
+	// code and a sign-in challenge each pass once, even when two
+	// replicas are asked at the same instant.
+	UseOnce(ctx context.Context, key string, until time.Time) (first bool, err error)
 
 	// Ping reports whether the store can serve (for /readyz).
 	Ping(ctx context.Context) error

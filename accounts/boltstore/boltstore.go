@@ -4,6 +4,7 @@
 package boltstore
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -11,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -33,6 +35,7 @@ var _ accounts.Store = (*Store)(nil)
 var (
 	bucketUsers    = []byte("users")
 	bucketSessions = []byte("sessions")
+	bucketOnce     = []byte("once") // UseOnce keys -> until (unix seconds, decimal)
 )
 
 // ErrStoreLocked: another process has the file open. bbolt takes an
@@ -70,6 +73,9 @@ func Open(path string, lockTimeout time.Duration, now func() time.Time) (*Store,
 func (s *Store) load() error {
 	now := s.now()
 	return s.db.Update(func(tx *bolt.Tx) error {
+		if _, err := tx.CreateBucketIfNotExists(bucketOnce); err != nil {
+			return err
+		}
 		if _, err := tx.CreateBucketIfNotExists(bucketUsers); err != nil {
 			return err
 		}
@@ -151,7 +157,7 @@ func (s *Store) DeleteUser(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
-	return s.DeleteUserSessions(ctx, name)
+	return s.DeleteUserSessions(ctx, name, "")
 }
 
 func (s *Store) Users(context.Context) ([]accounts.User, error) {
@@ -203,12 +209,15 @@ func (s *Store) DeleteSession(ctx context.Context, id string) error {
 	return s.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketSessions).Delete([]byte(id)) })
 }
 
-func (s *Store) DeleteUserSessions(ctx context.Context, user string) error {
+func (s *Store) DeleteUserSessions(ctx context.Context, user, keep string) error {
 	ids := s.mem.UserSessions(user)
-	_ = s.mem.DeleteUserSessions(ctx, user)
+	_ = s.mem.DeleteUserSessions(ctx, user, keep)
 	return s.db.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketSessions)
 		for _, id := range ids {
+			if id == keep {
+				continue
+			}
 			if err := b.Delete([]byte(id)); err != nil {
 				return err
 			}
@@ -217,16 +226,47 @@ func (s *Store) DeleteUserSessions(ctx context.Context, user string) error {
 	})
 }
 
-// Sweep removes expired sessions from memory and from the file.
+// UseOnce is decided inside one write transaction, which bbolt runs one
+// at a time, and survives a restart: a code used just before one is not
+// accepted again just after.
+func (s *Store) UseOnce(_ context.Context, key string, until time.Time) (first bool, err error) {
+	now := s.now().Unix()
+	err = s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketOnce)
+		if v := b.Get([]byte(key)); v != nil {
+			if u, err := strconv.ParseInt(string(v), 10, 64); err == nil && now < u {
+				return nil
+			}
+		}
+		first = true
+		return b.Put([]byte(key), strconv.AppendInt(nil, until.Unix(), 10))
+	})
+	return first && err == nil, err
+}
+
+// Sweep removes expired sessions from memory and from the file, and used
+// keys past their time.
 func (s *Store) Sweep() int {
 	removed := s.mem.SweepIDs()
-	if len(removed) == 0 {
-		return 0
+	now := s.now().Unix()
+	var used [][]byte
+	_ = s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketOnce).ForEach(func(k, v []byte) error {
+			if u, err := strconv.ParseInt(string(v), 10, 64); err != nil || now >= u {
+				used = append(used, bytes.Clone(k))
+			}
+			return nil
+		})
+	})
+	if len(removed) == 0 && len(used) == 0 {
+		return 0 // nothing to write: no fsync every minute
 	}
 	_ = s.db.Update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketSessions)
 		for _, id := range removed {
-			_ = b.Delete([]byte(id))
+			_ = tx.Bucket(bucketSessions).Delete([]byte(id))
+		}
+		for _, k := range used {
+			_ = tx.Bucket(bucketOnce).Delete(k)
 		}
 		return nil
 	})

@@ -21,6 +21,7 @@ type Store struct {
 	users    map[string]accounts.User
 	sessions map[string]memSession
 	byUser   map[string][]string // user -> session ids, oldest first
+	once     map[string]int64    // UseOnce keys -> until, unix nanoseconds
 }
 
 // memSession is what SessionLive needs and nothing more: with a million
@@ -42,6 +43,7 @@ func New(now func() time.Time) *Store {
 		users:    map[string]accounts.User{},
 		sessions: map[string]memSession{},
 		byUser:   map[string][]string{},
+		once:     map[string]int64{},
 	}
 }
 
@@ -51,8 +53,7 @@ func (m *Store) CreateUser(_ context.Context, u accounts.User) error {
 	if _, ok := m.users[u.Name]; ok {
 		return accounts.ErrUserExists
 	}
-	u.Groups = slices.Clone(u.Groups)
-	m.users[u.Name] = u
+	m.users[u.Name] = u.Clone()
 	return nil
 }
 
@@ -63,8 +64,7 @@ func (m *Store) User(_ context.Context, name string) (accounts.User, error) {
 	if !ok {
 		return accounts.User{}, accounts.ErrUserNotFound
 	}
-	u.Groups = slices.Clone(u.Groups)
-	return u, nil
+	return u.Clone(), nil
 }
 
 func (m *Store) UpdateUser(_ context.Context, u accounts.User) error {
@@ -73,8 +73,7 @@ func (m *Store) UpdateUser(_ context.Context, u accounts.User) error {
 	if _, ok := m.users[u.Name]; !ok {
 		return accounts.ErrUserNotFound
 	}
-	u.Groups = slices.Clone(u.Groups)
-	m.users[u.Name] = u
+	m.users[u.Name] = u.Clone()
 	return nil
 }
 
@@ -86,7 +85,7 @@ func (m *Store) DeleteUser(ctx context.Context, name string) error {
 	}
 	delete(m.users, name)
 	m.mu.Unlock()
-	return m.DeleteUserSessions(ctx, name)
+	return m.DeleteUserSessions(ctx, name, "")
 }
 
 func (m *Store) Users(context.Context) ([]accounts.User, error) {
@@ -94,21 +93,40 @@ func (m *Store) Users(context.Context) ([]accounts.User, error) {
 	defer m.mu.RUnlock()
 	out := make([]accounts.User, 0, len(m.users))
 	for _, u := range m.users {
-		u.Groups = slices.Clone(u.Groups)
-		out = append(out, u)
+		out = append(out, u.Clone())
 	}
 	slices.SortFunc(out, func(a, b accounts.User) int { return strings.Compare(a.Name, b.Name) })
 	return out, nil
 }
 
-func (m *Store) DeleteUserSessions(_ context.Context, user string) error {
+func (m *Store) DeleteUserSessions(_ context.Context, user, keep string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	var kept []string
 	for _, id := range m.byUser[user] {
+		if id == keep {
+			kept = append(kept, id)
+			continue
+		}
 		delete(m.sessions, id)
 	}
-	delete(m.byUser, user)
+	if kept == nil {
+		delete(m.byUser, user)
+	} else {
+		m.byUser[user] = kept
+	}
 	return nil
+}
+
+func (m *Store) UseOnce(_ context.Context, key string, until time.Time) (bool, error) {
+	now := m.now().UnixNano()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if u, ok := m.once[key]; ok && now < u {
+		return false, nil
+	}
+	m.once[key] = until.UnixNano()
+	return true, nil
 }
 
 func (m *Store) CreateSession(_ context.Context, s accounts.Session, maxPerUser int) error {
@@ -161,7 +179,8 @@ func (m *Store) DeleteSession(_ context.Context, id string) error {
 	return nil
 }
 
-// Sweep removes expired sessions and returns how many it removed. cmd runs
+// Sweep removes expired sessions (and used keys past their time) and
+// returns how many sessions it removed. cmd runs
 // it periodically so memory follows the number of live sessions.
 func (m *Store) Sweep() int { return len(m.SweepIDs()) }
 
@@ -174,6 +193,11 @@ func (m *Store) SweepIDs() (removed []string) {
 		if now >= s.expires {
 			delete(m.sessions, id)
 			removed = append(removed, id)
+		}
+	}
+	for k, until := range m.once {
+		if now >= until {
+			delete(m.once, k)
 		}
 	}
 	for u, ids := range m.byUser {

@@ -206,7 +206,7 @@ func (s *Store) DeleteUser(ctx context.Context, name string) error {
 	if n == 0 {
 		return accounts.ErrUserNotFound
 	}
-	return s.DeleteUserSessions(ctx, name)
+	return s.DeleteUserSessions(ctx, name, "")
 }
 
 func (s *Store) Users(ctx context.Context) ([]accounts.User, error) {
@@ -333,17 +333,38 @@ func (s *Store) DeleteSession(ctx context.Context, id string) error {
 	return unavailable(err)
 }
 
-func (s *Store) DeleteUserSessions(ctx context.Context, user string) error {
+func (s *Store) DeleteUserSessions(ctx context.Context, user, keep string) error {
 	ids, err := s.rdb.ZRange(ctx, s.userSessions(user), 0, -1).Result()
 	if err != nil {
 		return unavailable(err)
 	}
 	for _, id := range ids {
+		if id == keep {
+			continue
+		}
 		if err := s.DeleteSession(ctx, id); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// UseOnce is SET NX with a TTL: Redis decides which of two replicas
+// asking at once is first. The TTL is counted on the gate's clock, like a
+// session's.
+func (s *Store) UseOnce(ctx context.Context, key string, until time.Time) (bool, error) {
+	ttl := until.Sub(s.now())
+	if ttl < time.Millisecond {
+		return true, nil // over already: nothing to remember
+	}
+	err := s.rdb.SetArgs(ctx, s.opts.Prefix+"once:"+key, 1, redis.SetArgs{Mode: "NX", TTL: ttl}).Err()
+	switch {
+	case errors.Is(err, redis.Nil):
+		return false, nil
+	case err != nil:
+		return false, unavailable(err)
+	}
+	return true, nil
 }
 
 // Ping reports whether Redis answers and revocations are flowing; /readyz

@@ -204,7 +204,7 @@ func Run(t *testing.T, newStore func(t *testing.T, now *time.Time) accounts.Stor
 			_ = s.CreateSession(ctx, accounts.Session{ID: id, User: "alice", Created: base, Expires: base.Add(time.Hour)}, 10)
 		}
 		_ = s.CreateSession(ctx, accounts.Session{ID: "b1", User: "bob", Created: base, Expires: base.Add(time.Hour)}, 10)
-		if err := s.DeleteUserSessions(ctx, "alice"); err != nil {
+		if err := s.DeleteUserSessions(ctx, "alice", ""); err != nil {
 			t.Fatal(err)
 		}
 		for id, want := range map[string]bool{"a1": false, "a2": false} {
@@ -214,6 +214,99 @@ func Run(t *testing.T, newStore func(t *testing.T, now *time.Time) accounts.Stor
 		}
 		if ok, _ := s.SessionLive(ctx, "b1", "bob"); !ok {
 			t.Error("bob's session ended")
+		}
+	})
+
+	t.Run("end every other session of a user", func(t *testing.T) {
+		now := base
+		s := newStore(t, &now)
+		for _, id := range []string{"a1", "a2", "a3"} {
+			_ = s.CreateSession(ctx, accounts.Session{ID: id, User: "alice", Created: base, Expires: base.Add(time.Hour)}, 10)
+		}
+		if err := s.DeleteUserSessions(ctx, "alice", "a2"); err != nil {
+			t.Fatal(err)
+		}
+		for id, want := range map[string]bool{"a1": false, "a2": true, "a3": false} {
+			if ok, _ := s.SessionLive(ctx, id, "alice"); ok != want {
+				t.Errorf("%s live = %v, want %v", id, ok, want)
+			}
+		}
+		// The kept session is still indexed: ending them all ends it.
+		if err := s.DeleteUserSessions(ctx, "alice", ""); err != nil {
+			t.Fatal(err)
+		}
+		if ok, _ := s.SessionLive(ctx, "a2", "alice"); ok {
+			t.Error("the kept session outlived ending them all")
+		}
+	})
+
+	t.Run("second factor kept", func(t *testing.T) {
+		now := base
+		s := newStore(t, &now)
+		u := accounts.User{Name: "alice", Hash: "h", Created: base}
+		_ = s.CreateUser(ctx, u)
+		u.TOTP = accounts.TOTP{Pending: "v1.k.pending"}
+		if err := s.UpdateUser(ctx, u); err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := s.User(ctx, "alice"); got.TOTP.Pending != "v1.k.pending" || got.TOTPEnabled() {
+			t.Fatalf("pending TOTP stored as %+v", got.TOTP)
+		}
+		u.TOTP = accounts.TOTP{Secret: "v1.k.secret", Recovery: []string{"h1", "h2"}}
+		_ = s.UpdateUser(ctx, u)
+		got, _ := s.User(ctx, "alice")
+		if !got.TOTPEnabled() || got.TOTP.Secret != "v1.k.secret" || got.TOTP.Pending != "" ||
+			len(got.TOTP.Recovery) != 2 || got.TOTP.Recovery[1] != "h2" {
+			t.Fatalf("TOTP stored as %+v", got.TOTP)
+		}
+		got.TOTP.Recovery[0] = "changed by the caller"
+		if again, _ := s.User(ctx, "alice"); again.TOTP.Recovery[0] != "h1" {
+			t.Fatal("a caller's change to a returned user reached the store")
+		}
+		if all, _ := s.Users(ctx); len(all) != 1 || all[0].TOTP.Secret != "v1.k.secret" {
+			t.Fatalf("Users = %+v", all)
+		}
+		u.TOTP = accounts.TOTP{}
+		_ = s.UpdateUser(ctx, u)
+		if got, _ := s.User(ctx, "alice"); got.TOTPEnabled() || len(got.TOTP.Recovery) != 0 {
+			t.Fatalf("TOTP off stored as %+v", got.TOTP)
+		}
+	})
+
+	t.Run("use once", func(t *testing.T) {
+		now := base
+		s := newStore(t, &now)
+		until := base.Add(90 * time.Second)
+		if first, err := s.UseOnce(ctx, "totp:alice:1", until); err != nil || !first {
+			t.Fatalf("first use = %v, %v", first, err)
+		}
+		if first, _ := s.UseOnce(ctx, "totp:alice:1", until); first {
+			t.Fatal("second use accepted")
+		}
+		if first, _ := s.UseOnce(ctx, "totp:alice:2", until); !first {
+			t.Fatal("another key refused")
+		}
+		// Many replicas, one key: exactly one is first.
+		var wg sync.WaitGroup
+		var firsts sync.Map
+		for i := 0; i < 32; i++ {
+			wg.Add(1)
+			go func(i int) {
+				defer wg.Done()
+				first, err := s.UseOnce(ctx, "challenge:x", until)
+				if err != nil {
+					t.Error(err)
+				}
+				if first {
+					firsts.Store(i, true)
+				}
+			}(i)
+		}
+		wg.Wait()
+		n := 0
+		firsts.Range(func(any, any) bool { n++; return true })
+		if n != 1 {
+			t.Fatalf("%d concurrent uses were first, want 1", n)
 		}
 	})
 

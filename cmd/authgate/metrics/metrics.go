@@ -31,7 +31,7 @@ var verifyCodes = [...]int{200, 302, 401, 403, 429}
 var (
 	loginResults        = []string{"success", "failure", "locked", "unavailable"}
 	registrationResults = []string{"created", "conflict", "invalid", "closed"}
-	storeOps            = []string{"create_user", "user", "update_user", "delete_user", "users", "create_session", "session_live", "delete_session", "delete_user_sessions", "ping"}
+	storeOps            = []string{"create_user", "user", "update_user", "delete_user", "users", "create_session", "session_live", "delete_session", "delete_user_sessions", "use_once", "ping"}
 )
 
 // Metrics is the gate's registry and the counters the hot path touches,
@@ -253,8 +253,13 @@ func (s countingStore) DeleteSession(ctx context.Context, id string) error {
 	return s.count("delete_session", s.Store.DeleteSession(ctx, id))
 }
 
-func (s countingStore) DeleteUserSessions(ctx context.Context, user string) error {
-	return s.count("delete_user_sessions", s.Store.DeleteUserSessions(ctx, user))
+func (s countingStore) DeleteUserSessions(ctx context.Context, user, keep string) error {
+	return s.count("delete_user_sessions", s.Store.DeleteUserSessions(ctx, user, keep))
+}
+
+func (s countingStore) UseOnce(ctx context.Context, key string, until time.Time) (bool, error) {
+	first, err := s.Store.UseOnce(ctx, key, until)
+	return first, s.count("use_once", err)
 }
 
 func (s countingStore) Ping(ctx context.Context) error {
