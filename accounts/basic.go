@@ -24,8 +24,10 @@ var _ verify.BasicChecker = (*Service)(nil)
 // the account's stored hash is the one that was checked, so a password
 // change takes effect at once. The cache holds no identity: a hit answers
 // with the account as the store has it now, so a change of groups or name
-// data, or a deletion, takes effect at once on every replica. Locks apply
-// to cached credentials too.
+// data, a deletion, or a second factor turned on takes effect at once on
+// every replica. Locks apply to cached credentials too. A user with a
+// second factor is refused (ErrSecondFactorRequired): Basic cannot carry
+// the code.
 func (s *Service) CheckBasic(ctx context.Context, ip, username, pw string) (verify.Identity, bool, error) {
 	canon, err := CanonicalUsername(username)
 	if err != nil || len(pw) > password.MaxLength {
@@ -59,6 +61,11 @@ func (s *Service) CheckBasic(ctx context.Context, ip, username, pw string) (veri
 	default:
 		return verify.Identity{}, false, err
 	}
+	if u.TOTPEnabled() {
+		// Basic cannot carry the code: the right password alone does not
+		// pass (nor count as a failure).
+		return verify.Identity{}, false, verify.ErrSecondFactorRequired
+	}
 	s.basic.put(s.basic.key(canon, pw), basicEntry{hash: u.Hash, expires: s.now().Add(s.cfg.BasicCacheTTL)})
 	return u.Identity(), true, nil
 }
@@ -73,7 +80,7 @@ func (s *Service) cachedBasic(ctx context.Context, canon, ip, pw string) (verify
 		return verify.Identity{}, false
 	}
 	u, err := s.lookup(ctx, canon)
-	if err != nil || u.Hash != e.hash {
+	if err != nil || u.Hash != e.hash || u.TOTPEnabled() {
 		s.basic.drop(key)
 		return verify.Identity{}, false
 	}

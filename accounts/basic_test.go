@@ -93,7 +93,7 @@ func TestCheckBasicCacheHitsDoNotClearFailures(t *testing.T) {
 		_, _, _ = f.svc.CheckBasic(ctx, "203.0.113.5", "ci", "guess"+strconv.Itoa(i))
 		_, _, _ = f.svc.CheckBasic(ctx, "10.0.0.1", "ci", "correct horse battery") // cached
 	}
-	if _, err := f.svc.SignIn(ctx, "203.0.113.5", "ci", "one more guess"); accounts.ErrorCode(err) != accounts.Locked {
+	if _, _, err := f.svc.SignIn(ctx, "203.0.113.5", accounts.Credentials{Username: "ci", Password: "one more guess"}); accounts.ErrorCode(err) != accounts.Locked {
 		t.Fatalf("after %d failures interleaved with cache hits: %v, want locked", testRegulation.MaxFailures, err)
 	}
 }

@@ -85,6 +85,27 @@ var (
 	ErrStaticUser = Errorf(Forbidden, "defined in AUTHGATE_USERS_FILE; edit that file instead")
 	// ErrRegistrationClosed refuses sign-ups when registration is closed.
 	ErrRegistrationClosed = Errorf(Forbidden, "registration is closed")
+
+	// ErrBadPassword refuses the wrong password of a signed-in user
+	// confirming who they are (setting up or turning off a second
+	// factor); it counts toward the lockout like a failed sign-in.
+	ErrBadPassword = Errorf(Unauthorized, "invalid password")
+	// ErrSecondFactorRequired answers the right password of a user with
+	// TOTP on, sent without a code.
+	ErrSecondFactorRequired = Errorf(Unauthorized, "second factor required")
+	// ErrBadSecondFactor refuses a wrong, malformed or already used code
+	// or recovery code; it counts toward the lockout.
+	ErrBadSecondFactor = Errorf(Unauthorized, "invalid second factor")
+	// ErrChallengeExpired: the signed value between the two steps of a
+	// form sign-in is too old, used, or not ours.
+	ErrChallengeExpired = Errorf(Unauthorized, "the sign-in has expired; enter your password again")
+	ErrTOTPEnabled      = Errorf(Conflict, "two-factor authentication is already enabled")
+	ErrTOTPNotEnabled   = Errorf(Conflict, "two-factor authentication is not enabled")
+	ErrTOTPNotPending   = Errorf(Conflict, "no two-factor set-up is pending; start with /totp/setup")
+	// ErrBadSetupCode refuses the first code of a set-up; it stays pending.
+	ErrBadSetupCode = Errorf(Invalid, "invalid code")
+	// ErrNoSecondFactors: the gate was started without a Sealer.
+	ErrNoSecondFactors = Errorf(Internal, "two-factor authentication is not configured")
 )
 
 // invalid turns a rule's explanation into an Invalid error.

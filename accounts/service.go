@@ -11,6 +11,7 @@ import (
 	"time"
 	"unicode"
 
+	"github.com/authgate/authgate/accounts/mfa"
 	"github.com/authgate/authgate/accounts/password"
 	"github.com/authgate/authgate/verify"
 )
@@ -18,7 +19,7 @@ import (
 // Tokens is what the Service needs of the token format, which verify owns:
 // minting a session's token and reading which session a token names.
 type Tokens interface {
-	Issue(session string, id verify.Identity, issued, expires time.Time) (string, error)
+	Issue(session string, id verify.Identity, amr []string, issued, expires time.Time) (string, error)
 	SessionOf(token string) (string, error)
 }
 
@@ -52,6 +53,13 @@ type Config struct {
 	// remembered; BasicCacheSize bounds the entries.
 	BasicCacheTTL  time.Duration
 	BasicCacheSize int
+
+	// Sealer encrypts TOTP secrets and sign-in challenges; nil: second
+	// factors cannot be set up (the users command needs none to reset
+	// one).
+	Sealer *mfa.Sealer
+	// TOTPIssuer names the gate in authenticator apps (AUTHGATE_TITLE).
+	TOTPIssuer string
 
 	Logger *slog.Logger
 	Now    func() time.Time
@@ -92,6 +100,9 @@ func New(cfg Config) (*Service, error) {
 	}
 	if cfg.BasicCacheSize <= 0 {
 		cfg.BasicCacheSize = DefaultBasicCacheSize
+	}
+	if cfg.TOTPIssuer == "" {
+		cfg.TOTPIssuer = "authgate"
 	}
 	local := NewLocalAttempts(0)
 	if cfg.Attempts == nil {
@@ -178,20 +189,47 @@ func (s *Service) lookup(ctx context.Context, name string) (User, error) {
 	return s.cfg.Store.User(ctx, name)
 }
 
-// SignIn checks a name and password under the regulation policy. It
-// returns the user, or ErrBadCredentials, or a Locked error, or a store
-// error. The attempt is counted before the password is checked, so
-// guesses sent at once cannot all be checked before the lock arrives.
-func (s *Service) SignIn(ctx context.Context, ip, username, pw string) (User, error) {
-	canon, _ := CanonicalUsername(username)
-	return s.regulated(ctx, s.cfg.Attempts, canon, ip, func() (User, error) {
-		return s.authenticate(ctx, canon, pw)
-	})
+// Credentials are what a sign-in presents: a name and password, and for a
+// user with TOTP on, a current code or one of the recovery codes.
+type Credentials struct {
+	Username, Password string
+	TOTP, RecoveryCode string
 }
 
-// regulated runs check as one attempt counted by a. A wrong password
-// (ErrBadCredentials) counts as a failure; anything else settles the
-// attempt without counting it.
+// SignIn checks credentials under the regulation policy. It returns the
+// user and how they signed in (the amr of the session to start), or
+// ErrBadCredentials, ErrSecondFactorRequired (the right password of a user
+// with TOTP on, without a code; the user is returned with it, so a form
+// can go on to ask for the code: see Challenge), ErrBadSecondFactor, a Locked error, or a
+// store error. The attempt is counted before anything is checked, so
+// guesses sent at once cannot all be checked before the lock arrives; a
+// wrong code counts like a wrong password.
+func (s *Service) SignIn(ctx context.Context, ip string, c Credentials) (User, []string, error) {
+	canon, _ := CanonicalUsername(c.Username)
+	amr := []string{verify.MethodPassword}
+	u, err := s.regulated(ctx, s.cfg.Attempts, canon, ip, func() (User, error) {
+		u, err := s.authenticate(ctx, canon, c.Password)
+		if err != nil || !u.TOTPEnabled() {
+			return u, err
+		}
+		if c.TOTP == "" && c.RecoveryCode == "" {
+			return u, ErrSecondFactorRequired
+		}
+		amr = append(amr, verify.MethodOTP)
+		return u, s.secondFactor(ctx, &u, c.TOTP, c.RecoveryCode)
+	})
+	if errors.Is(err, ErrSecondFactorRequired) {
+		return u, nil, err // the form's second step is for this user
+	}
+	if err != nil {
+		return User{}, nil, err
+	}
+	return u, amr, nil
+}
+
+// regulated runs check as one attempt counted by a. A wrong password or
+// second factor counts as a failure; anything else settles the attempt
+// without counting it.
 func (s *Service) regulated(ctx context.Context, a Attempts, name, ip string, check func() (User, error)) (User, error) {
 	r := s.cfg.Regulation
 	if !r.On() {
@@ -214,7 +252,7 @@ func (s *Service) regulated(ctx context.Context, a Attempts, name, ip string, ch
 		}
 	}()
 	u, err := check()
-	failed = errors.Is(err, ErrBadCredentials)
+	failed = errors.Is(err, ErrBadCredentials) || errors.Is(err, ErrBadPassword) || errors.Is(err, ErrBadSecondFactor)
 	return u, err
 }
 
@@ -243,9 +281,10 @@ func (s *Service) authenticate(ctx context.Context, canon, pw string) (User, err
 	return u, nil
 }
 
-// StartSession creates a fresh session for u and returns its token. A login
-// never reuses a session id a client presented (no session fixation).
-func (s *Service) StartSession(ctx context.Context, u User) (token string, expires time.Time, err error) {
+// StartSession creates a fresh session for u, established by the methods
+// amr names, and returns its token. A login never reuses a session id a
+// client presented (no session fixation).
+func (s *Service) StartSession(ctx context.Context, u User, amr []string) (token string, expires time.Time, err error) {
 	if s.cfg.Tokens == nil {
 		return "", time.Time{}, errors.New("accounts: no Tokens to start a session with")
 	}
@@ -259,7 +298,7 @@ func (s *Service) StartSession(ctx context.Context, u User) (token string, expir
 	if err := s.cfg.Store.CreateSession(ctx, sess, s.cfg.MaxSessionsPerUser); err != nil {
 		return "", time.Time{}, err
 	}
-	token, err = s.cfg.Tokens.Issue(id, u.Identity(), now, expires)
+	token, err = s.cfg.Tokens.Issue(id, u.Identity(), amr, now, expires)
 	if err != nil {
 		_ = s.cfg.Store.DeleteSession(ctx, id)
 		return "", time.Time{}, err

@@ -50,21 +50,21 @@ func TestSignInLockout(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i := range testRegulation.MaxFailures {
-		if _, err := f.svc.SignIn(ctx, "192.0.2.1", "alice", "guess"+strconv.Itoa(i)+"xx"); !errors.Is(err, accounts.ErrBadCredentials) {
+		if _, _, err := f.svc.SignIn(ctx, "192.0.2.1", accounts.Credentials{Username: "alice", Password: "guess"+strconv.Itoa(i)+"xx"}); !errors.Is(err, accounts.ErrBadCredentials) {
 			t.Fatalf("guess %d: %v", i, err)
 		}
 	}
 	for _, name := range []string{"alice", "ALICE", "ａｌｉｃｅ"} {
-		_, err := f.svc.SignIn(ctx, "192.0.2.2", name, "correct horse battery")
+		_, _, err := f.svc.SignIn(ctx, "192.0.2.2", accounts.Credentials{Username: name, Password: "correct horse battery"})
 		var e *accounts.Error
 		if !errors.As(err, &e) || e.Code != accounts.Locked || e.RetryAfter < 14*time.Minute || e.RetryAfter > testRegulation.BanTime {
 			t.Fatalf("%s with the right password while locked: %v", name, err)
 		}
 	}
 	for range testRegulation.MaxFailures {
-		_, _ = f.svc.SignIn(ctx, "192.0.2.3", "nobody", "guess guess")
+		_, _, _ = f.svc.SignIn(ctx, "192.0.2.3", accounts.Credentials{Username: "nobody", Password: "guess guess"})
 	}
-	if _, err := f.svc.SignIn(ctx, "192.0.2.3", "nobody", "guess guess"); accounts.ErrorCode(err) != accounts.Locked {
+	if _, _, err := f.svc.SignIn(ctx, "192.0.2.3", accounts.Credentials{Username: "nobody", Password: "guess guess"}); accounts.ErrorCode(err) != accounts.Locked {
 		t.Fatalf("unknown name after failures: %v", err)
 	}
 }
@@ -95,7 +95,7 @@ func TestSignInGuessesSentAtOnce(t *testing.T) {
 					pw = "correct horse battery"
 				}
 				<-start
-				_, err := f.svc.SignIn(ctx, "198.51.100."+strconv.Itoa(i%200), "alice", pw)
+				_, _, err := f.svc.SignIn(ctx, "198.51.100."+strconv.Itoa(i%200), accounts.Credentials{Username: "alice", Password: pw})
 				switch {
 				case err == nil:
 					ok.Add(1)
@@ -117,7 +117,7 @@ func TestSignInGuessesSentAtOnce(t *testing.T) {
 		if bad.Load() < int32(reg.MaxFailures) {
 			continue // the right password took one of the checks
 		}
-		if _, err := f.svc.SignIn(ctx, "203.0.113.1", "alice", "correct horse battery"); accounts.ErrorCode(err) != accounts.Locked {
+		if _, _, err := f.svc.SignIn(ctx, "203.0.113.1", accounts.Credentials{Username: "alice", Password: "correct horse battery"}); accounts.ErrorCode(err) != accounts.Locked {
 			t.Fatalf("round %d: after %d failures the right password gets %v, want locked", round, bad.Load(), err)
 		}
 	}
@@ -136,7 +136,7 @@ func TestSignInAddressGuessesSentAtOnce(t *testing.T) {
 	for i := range 15 {
 		wg.Go(func() {
 			<-start
-			_, _ = f.svc.SignIn(ctx, "203.0.113.9", "user"+strconv.Itoa(i), "some guess")
+			_, _, _ = f.svc.SignIn(ctx, "203.0.113.9", accounts.Credentials{Username: "user"+strconv.Itoa(i), Password: "some guess"})
 		})
 	}
 	close(start)
@@ -153,7 +153,7 @@ func TestStartSessionIssuesALiveToken(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tok, expires, err := f.svc.StartSession(ctx, u)
+	tok, expires, err := f.svc.StartSession(ctx, u, []string{"pwd"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -198,10 +198,10 @@ func TestSignInSettlesOnPanic(t *testing.T) {
 	for i := range reg.MaxFailures {
 		func() {
 			defer func() { _ = recover() }()
-			_, _ = f.svc.SignIn(ctx, "192.0.2.1", "alice", "guess "+strconv.Itoa(i))
+			_, _, _ = f.svc.SignIn(ctx, "192.0.2.1", accounts.Credentials{Username: "alice", Password: "guess "+strconv.Itoa(i)})
 		}()
 	}
-	_, err := f.svc.SignIn(ctx, "192.0.2.2", "alice", "another guess")
+	_, _, err := f.svc.SignIn(ctx, "192.0.2.2", accounts.Credentials{Username: "alice", Password: "another guess"})
 	var e *accounts.Error
 	if !errors.As(err, &e) || e.Code != accounts.Locked || e.RetryAfter <= accounts.BusyWait {
 		t.Fatalf("after %d attempts that panicked: %v, want a lock (settled failures), not a busy name (leaked reservations)", reg.MaxFailures, err)

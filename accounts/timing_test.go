@@ -42,7 +42,7 @@ func TestSignInTimeDoesNotTellUnknownNames(t *testing.T) {
 	for range 25 {
 		for _, name := range names {
 			start := time.Now()
-			if _, err := f.svc.SignIn(ctx, "192.0.2.1", name, "wrong password"); err == nil {
+			if _, _, err := f.svc.SignIn(ctx, "192.0.2.1", accounts.Credentials{Username: name, Password: "wrong password"}); err == nil {
 				t.Fatal("a wrong password passed")
 			}
 			samples[name] = append(samples[name], time.Since(start))

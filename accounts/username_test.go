@@ -102,7 +102,7 @@ func TestRegisterRefusesConfusableNames(t *testing.T) {
 	}
 	h, _ := f.hasher.Hash(ctx, "old horse battery")
 	old := newService(t, func(c *accounts.Config) { c.Static = map[string]accounts.User{"..": {Name: "..", Hash: h}} })
-	if u, err := old.svc.SignIn(ctx, "192.0.2.1", "..", "old horse battery"); err != nil || u.Name != ".." {
+	if u, _, err := old.svc.SignIn(ctx, "192.0.2.1", accounts.Credentials{Username: "..", Password: "old horse battery"}); err != nil || u.Name != ".." {
 		t.Fatalf("existing account %q: %v", "..", err)
 	}
 }

@@ -42,6 +42,8 @@ type verifiedToken struct {
 	// until is exp plus the leeway the parser allows.
 	until   time.Time
 	expires time.Time // exp itself
+	amr     []string
+	otp     bool // amr names a second factor
 	id      Identity
 	header  [4][]string // Remote-User, Remote-Email, Remote-Name, Remote-Groups
 }
@@ -53,6 +55,8 @@ func newVerifiedToken(c *Claims) *verifiedToken {
 		user:    c.Subject,
 		until:   c.ExpiresAt.Time.Add(Leeway),
 		expires: c.ExpiresAt.Time,
+		amr:     c.AMR,
+		otp:     HasOTP(c.AMR),
 		id:      id,
 		header:  identityHeader(id),
 	}

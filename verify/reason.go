@@ -20,12 +20,13 @@ const (
 	ReasonUsers                        // not one of the users a rule requires
 	ReasonLocked                       // Basic credentials of a locked name or address
 	ReasonInternal                     // a recovered panic
+	ReasonMFA                          // a second factor is required and the session (or Basic) has none
 	reasonCount
 )
 
 var reasonNames = [reasonCount]string{
 	"ok", "public", "no_credentials", "bad_token", "session_ended", "bad_credentials",
-	"store_error", "rule_denied", "groups", "users", "locked", "internal",
+	"store_error", "rule_denied", "groups", "users", "locked", "internal", "mfa",
 }
 
 func (r Reason) String() string {
@@ -64,6 +65,7 @@ var (
 	errSessionEnded   = &authError{ReasonSessionEnded}
 	errBadCredentials = &authError{ReasonBadCredentials}
 	errStore          = &authError{ReasonStoreError}
+	errMFA            = &authError{ReasonMFA}
 )
 
 // reasonOf is the reason of an error from authenticate.

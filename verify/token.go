@@ -47,7 +47,27 @@ type Claims struct {
 	Email  string   `json:"email,omitempty"`
 	Name   string   `json:"name,omitempty"`
 	Groups []string `json:"groups,omitempty"`
+	// AMR says how the session was established (RFC 8176 values):
+	// ["pwd"], or ["pwd", "otp"] after a second factor. A token without
+	// it (minted before second factors existed) counts as "pwd".
+	AMR []string `json:"amr,omitempty"`
 	jwt.RegisteredClaims
+}
+
+// Authentication methods a token's amr names.
+const (
+	MethodPassword = "pwd"
+	MethodOTP      = "otp"
+)
+
+// HasOTP reports whether amr includes a one-time code.
+func HasOTP(amr []string) bool {
+	for _, m := range amr {
+		if m == MethodOTP {
+			return true
+		}
+	}
+	return false
 }
 
 // Secret is an HS256 key. It never prints itself.
@@ -167,14 +187,14 @@ func NewTokens(issuer string, current Secret, previous []Secret, now func() time
 }
 
 // Issue mints the token of a session: the identity it carries, the session
-// id (jti) that must stay live for the token to be accepted, and its
-// lifetime. Times are truncated to seconds, as JWT NumericDate encodes
+// id (jti) that must stay live for the token to be accepted, how the
+// session was established (amr), and its lifetime. Times are truncated to seconds, as JWT NumericDate encodes
 // them. This is the only place a token's claims are put together.
-func (t *Tokens) Issue(session string, id Identity, issued, expires time.Time) (string, error) {
+func (t *Tokens) Issue(session string, id Identity, amr []string, issued, expires time.Time) (string, error) {
 	if session == "" || id.User == "" {
 		return "", fmt.Errorf("%w: a token needs a session and a user", ErrTokenInvalid)
 	}
-	c := Claims{Email: id.Email, Name: id.Name, Groups: id.Groups}
+	c := Claims{Email: id.Email, Name: id.Name, Groups: id.Groups, AMR: amr}
 	c.Subject = id.User
 	c.ID = session
 	c.IssuedAt = jwt.NewNumericDate(issued.Truncate(time.Second))

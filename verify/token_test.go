@@ -170,7 +170,7 @@ func TestSecretNeverLogs(t *testing.T) {
 func TestIssue(t *testing.T) {
 	tokens, _ := NewTokens("authgate", testSecret, nil, func() time.Time { return testNow })
 	id := Identity{User: "alice", Email: "alice@example.com", Name: "Alice", Groups: []string{"admins", "dev"}}
-	raw, err := tokens.Issue("sess-1", id, testNow.Add(-time.Minute+time.Millisecond*300), testNow.Add(time.Hour))
+	raw, err := tokens.Issue("sess-1", id, []string{MethodPassword, MethodOTP}, testNow.Add(-time.Minute+time.Millisecond*300), testNow.Add(time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -178,7 +178,7 @@ func TestIssue(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Subject != "alice" || c.ID != "sess-1" || c.Email != id.Email || c.Name != id.Name || strings.Join(c.Groups, ",") != "admins,dev" || c.Issuer != "authgate" {
+	if c.Subject != "alice" || c.ID != "sess-1" || c.Email != id.Email || c.Name != id.Name || strings.Join(c.Groups, ",") != "admins,dev" || c.Issuer != "authgate" || strings.Join(c.AMR, ",") != "pwd,otp" {
 		t.Fatalf("claims %+v", c)
 	}
 	if !c.IssuedAt.Equal(testNow.Add(-time.Minute)) || !c.ExpiresAt.Equal(testNow.Add(time.Hour)) {
@@ -191,7 +191,7 @@ func TestIssue(t *testing.T) {
 		t.Fatal("SessionOf accepted a forged token")
 	}
 	for _, bad := range []struct{ session, user string }{{"", "alice"}, {"s", ""}} {
-		if _, err := tokens.Issue(bad.session, Identity{User: bad.user}, testNow, testNow.Add(time.Hour)); err == nil {
+		if _, err := tokens.Issue(bad.session, Identity{User: bad.user}, nil, testNow, testNow.Add(time.Hour)); err == nil {
 			t.Fatalf("issued a token without session or user: %+v", bad)
 		}
 	}

@@ -44,6 +44,11 @@ type BasicChecker interface {
 	CheckBasic(ctx context.Context, clientIP, user, password string) (id Identity, ok bool, err error)
 }
 
+// ErrSecondFactorRequired is a BasicChecker's answer for the right
+// password of a user who has a second factor: Basic credentials cannot
+// carry one, so they are refused (401) like wrong ones.
+var ErrSecondFactorRequired = errors.New("basic credentials cannot carry the second factor this user has")
+
 // LockedError says an account or client is locked out after too many
 // failures; /verify answers 429 with Retry-After.
 type LockedError struct {
@@ -97,6 +102,10 @@ type Config struct {
 	// DecisionLog says which decisions get a log line (LogDenied, the
 	// zero value: every answer but 200).
 	DecisionLog DecisionLog
+	// RequireMFA (AUTHGATE_TOTP_REQUIRED) asks every signed-in decision
+	// for a session established with a second factor, as if every
+	// location's verify URL said ?mfa=1. Allow rules still allow.
+	RequireMFA bool
 }
 
 // Verifier serves /verify.
@@ -154,6 +163,7 @@ var (
 	bodyUnauthorized = []byte(`{"error":"unauthorized"}` + "\n")
 	bodyForbidden    = []byte(`{"error":"forbidden"}` + "\n")
 	bodyTooMany      = []byte(`{"error":"too many failed attempts"}` + "\n")
+	bodyNeedMFA      = []byte(`{"error":"second factor required"}` + "\n")
 )
 
 // Handle is the /verify endpoint. Every path out of it is 200, 302, 401 or
@@ -223,10 +233,18 @@ func (v *Verifier) signedIn(c echo.Context, r *http.Request, rule *rules.Rule, n
 			return ReasonGroups, v.refuse(c, http.StatusForbidden, bodyForbidden)
 		}
 	}
+	mfa := v.cfg.RequireMFA || rule != nil && rule.MFA
 	if r.URL.RawQuery != "" {
-		if reason, ok := v.policy(r.URL.RawQuery).check(id); !ok {
+		p := v.policy(r.URL.RawQuery)
+		if reason, ok := p.check(id); !ok {
 			return reason, v.refuse(c, http.StatusForbidden, bodyForbidden)
 		}
+		mfa = mfa || p.mfa
+	}
+	if mfa && (tok == nil || !tok.otp) {
+		// Checked after groups and users: signing in again with a code
+		// would not help someone those refuse.
+		return ReasonMFA, v.needSecondFactor(c, r)
 	}
 	var hv [4][]string
 	if tok != nil {
@@ -365,6 +383,9 @@ func (v *Verifier) authenticate(c echo.Context, r *http.Request, now time.Time) 
 		}
 		id, ok, err := v.cfg.Basic.CheckBasic(r.Context(), c.RealIP(), user, pass)
 		if err != nil {
+			if errors.Is(err, ErrSecondFactorRequired) {
+				return nil, Identity{}, errMFA
+			}
 			var locked *LockedError
 			if !errors.As(err, &locked) {
 				v.log.Warn("verify: basic credentials could not be checked; request refused", "err", err)
@@ -427,6 +448,7 @@ type SignedIn struct {
 	Identity
 	Session string
 	Expires time.Time
+	AMR     []string // how the session was established: the token's amr
 }
 
 // SignedIn is the "is this request signed in" check for the gate's own
@@ -438,7 +460,7 @@ func (v *Verifier) SignedIn(r *http.Request) (SignedIn, bool) {
 	if err != nil {
 		return SignedIn{}, false
 	}
-	return SignedIn{Identity: tok.id, Session: tok.session, Expires: tok.expires}, true
+	return SignedIn{Identity: tok.id, Session: tok.session, Expires: tok.expires, AMR: tok.amr}, true
 }
 
 // token returns raw verified: from the cache when this exact string passed
@@ -520,6 +542,41 @@ func (v *Verifier) unauthorized(c echo.Context, r *http.Request) error {
 	return v.refuse(c, http.StatusUnauthorized, bodyUnauthorized)
 }
 
+// needSecondFactor answers a signed-in request whose session lacks the
+// second factor its location requires. A browser navigation goes to the
+// login page exactly as a missing session would (302, or 401 with Location
+// for nginx), with mfa=1 so the page explains why; anything else is 403:
+// signing in again with a code is something a person does, not a client.
+func (v *Verifier) needSecondFactor(c echo.Context, r *http.Request) error {
+	o := forwarded.OriginalRequest(r, v.cfg.Trusted.Peer(r))
+	if v.cfg.LoginURL == "" || !forwarded.IsNavigation(r, o) {
+		return v.refuse(c, http.StatusForbidden, bodyNeedMFA)
+	}
+	rd, _ := redirect.Safe(o.URL(), v.cfg.Domains)
+	loc := redirect.Login(v.cfg.LoginURL, rd)
+	if strings.Contains(loc, "?") {
+		loc += "&mfa=1"
+	} else {
+		loc += "?mfa=1"
+	}
+	h := c.Response().Header()
+	h["Location"] = []string{loc}
+	redirect := o.Caller == forwarded.CallerForwarded
+	if r.URL.RawQuery != "" {
+		switch v.policy(r.URL.RawQuery).onFail {
+		case onFail401:
+			redirect = false
+		case onFailRedirect:
+			redirect = o.Caller != forwarded.CallerOriginalURL
+		}
+	}
+	if redirect {
+		return v.refuse(c, http.StatusFound, nil)
+	}
+	h["Www-Authenticate"] = v.wwwAuth
+	return v.refuse(c, http.StatusUnauthorized, bodyNeedMFA)
+}
+
 type onFail uint8
 
 const (
@@ -529,13 +586,14 @@ const (
 )
 
 // policy is the per-location restriction carried in the verify URL's query
-// (?groups=a,b&users=x,y&on_fail=401). Every parameter can only narrow
+// (?groups=a,b&users=x,y&mfa=1&on_fail=401). Every parameter can only narrow
 // access: repeated parameters must all be satisfied, because a proxy such as
 // Caddy appends the client's own query string to the verify URL and a client
 // must never be able to widen what the operator configured.
 type policy struct {
 	groups [][]string // each inner list: member of any; all lists must match
 	users  [][]string
+	mfa    bool // a second factor is required
 	onFail onFail
 	// invalid: the query could not be read as the operator surely meant
 	// it; nobody passes, rather than everybody.
@@ -551,7 +609,7 @@ func parsePolicy(rawQuery string) policy {
 		p.invalid = true
 	}
 	for k := range q {
-		if k != "groups" && k != "users" && k != "on_fail" && looksLikeRule(k) {
+		if k != "groups" && k != "users" && k != "mfa" && k != "on_fail" && looksLikeRule(k) {
 			// "group=", "Groups=", "groups%3Dadmins", "user": a typo in
 			// a proxy config must lock the location, not open it.
 			p.invalid = true
@@ -562,6 +620,16 @@ func parsePolicy(rawQuery string) policy {
 	}
 	for _, v := range q["users"] {
 		p.users = append(p.users, splitList(v))
+	}
+	for _, v := range q["mfa"] {
+		switch strings.ToLower(v) {
+		case "1", "true", "yes", "on":
+			p.mfa = true
+		case "0", "false", "no", "off":
+			// No requirement from this one; another mfa=1 still holds.
+		default:
+			p.invalid = true // "mfa=otp", "mfa=": unreadable, so nobody passes
+		}
 	}
 	for _, v := range q["on_fail"] {
 		switch v {
@@ -599,7 +667,8 @@ func splitList(v string) []string {
 func looksLikeRule(k string) bool {
 	k = strings.ToLower(strings.TrimSpace(k))
 	return strings.HasPrefix(k, "group") || strings.HasPrefix(k, "user") ||
-		strings.HasPrefix(k, "on_fail") || strings.HasPrefix(k, "on-fail") || strings.HasPrefix(k, "onfail")
+		strings.HasPrefix(k, "on_fail") || strings.HasPrefix(k, "on-fail") || strings.HasPrefix(k, "onfail") ||
+		strings.HasPrefix(k, "mfa") || strings.HasPrefix(k, "2fa") || strings.HasPrefix(k, "totp")
 }
 
 // check is allows with the reason of a refusal.
@@ -621,10 +690,10 @@ func (p policy) check(id Identity) (Reason, bool) {
 }
 
 // narrows reports whether the query restricts who may pass at all (groups,
-// users, or a rule it cannot read); on_fail and unknown markers such as
-// Caddy's proxy=caddy do not.
+// users, a second factor, or a rule it cannot read); on_fail and unknown
+// markers such as Caddy's proxy=caddy do not.
 func (p policy) narrows() bool {
-	return p.invalid || len(p.groups) > 0 || len(p.users) > 0
+	return p.invalid || len(p.groups) > 0 || len(p.users) > 0 || p.mfa
 }
 
 func containsFold(want, have []string) bool {

@@ -37,14 +37,31 @@ var validate = totp.ValidateOpts{Period: uint(Period / time.Second), Skew: 0, Di
 // account, named issuer in authenticator apps. It returns the secret in
 // base32 (for manual entry) and the otpauth:// URL (for the QR code).
 func NewKey(issuer, account string) (secret, url string, err error) {
-	k, err := totp.Generate(totp.GenerateOpts{
-		Issuer: issuer, AccountName: account,
-		Period: validate.Period, Digits: validate.Digits, Algorithm: validate.Algorithm, SecretSize: 20,
-	})
+	k, err := totp.Generate(generateOpts(issuer, account, nil))
 	if err != nil {
 		return "", "", err
 	}
 	return k.Secret(), k.URL(), nil
+}
+
+// KeyURL is the otpauth:// URL of an existing base32 secret.
+func KeyURL(issuer, account, secret string) (string, error) {
+	raw, err := base32.StdEncoding.WithPadding(base32.NoPadding).DecodeString(strings.ToUpper(secret))
+	if err != nil {
+		return "", err
+	}
+	k, err := totp.Generate(generateOpts(issuer, account, raw))
+	if err != nil {
+		return "", err
+	}
+	return k.URL(), nil
+}
+
+func generateOpts(issuer, account string, secret []byte) totp.GenerateOpts {
+	return totp.GenerateOpts{
+		Issuer: issuer, AccountName: account, Secret: secret,
+		Period: validate.Period, Digits: validate.Digits, Algorithm: validate.Algorithm, SecretSize: 20,
+	}
 }
 
 // Step is the number of the TOTP time step t falls in.

@@ -92,6 +92,9 @@ func TestNewKey(t *testing.T) {
 	if _, ok := Match(secret, c, mid); !ok {
 		t.Error("a fresh key's own code does not match")
 	}
+	if again, err := KeyURL("My Gate", "alice", secret); err != nil || again != raw {
+		t.Errorf("KeyURL = %q, %v; want %q", again, err, raw)
+	}
 	other, _, _ := NewKey("My Gate", "alice")
 	if other == secret {
 		t.Error("two keys alike")

@@ -189,7 +189,7 @@ func (h *Handler) registerForm(c echo.Context) error {
 	if err != nil {
 		return h.pageError(c, page, err, sentence)
 	}
-	return h.finishFormLogin(c, u, get("rd"))
+	return h.finishFormLogin(c, u, []string{verify.MethodPassword}, get("rd"))
 }
 
 // pageError shows err on the page with the status the table gives it,
@@ -222,19 +222,23 @@ func sentence(s string) string {
 
 // loginInput is what a login request carries, whatever its form.
 type loginInput struct {
-	username, password, rd string
-	form                   bool // an HTML form post: answer with pages and redirects
+	accounts.Credentials
+	rd        string
+	challenge string // the form's second step
+	mfa       bool   // the form came from a page asking for a second factor
+	form      bool   // an HTML form post: answer with pages and redirects
 }
 
-// Login handles POST /login: JSON {username, password}, a form (username,
-// password, rd) or an Authorization: Basic header.
+// Login handles POST /login: JSON {username, password, totp?,
+// recovery_code?}, a form (username, password, rd; or, on its second step,
+// challenge and totp or recovery_code) or an Authorization: Basic header.
 func (h *Handler) Login(c echo.Context) error {
 	in, err := readLogin(c.Request())
 	if err != nil {
 		return err
 	}
 	r := c.Request()
-	page := pageData{Username: in.username, RD: h.safeRD(in.rd)}
+	page := pageData{Username: in.Username, RD: h.safeRD(in.rd), MFA: in.mfa}
 	if in.form {
 		// A cross-site form post could sign a victim into the attacker's
 		// account (login CSRF); it gets no cookie.
@@ -242,16 +246,35 @@ func (h *Handler) Login(c echo.Context) error {
 			return h.pageError(c, pageData{}, err, nil)
 		}
 	}
-	u, err := h.svc.SignIn(r.Context(), c.RealIP(), in.username, in.password)
+	var (
+		u   accounts.User
+		amr []string
+	)
+	if in.form && in.challenge != "" {
+		u, amr, err = h.svc.SignInChallenge(r.Context(), c.RealIP(), in.challenge, in.TOTP, in.RecoveryCode)
+		if err != nil && !errors.Is(err, accounts.ErrChallengeExpired) {
+			page.Challenge = in.challenge // the code step again
+		}
+	} else {
+		u, amr, err = h.svc.SignIn(r.Context(), c.RealIP(), in.Credentials)
+		if errors.Is(err, accounts.ErrSecondFactorRequired) && in.form {
+			// The right password: the page asks for the code next,
+			// carrying a sealed challenge instead of the password.
+			return h.codeStep(c, u, page)
+		}
+	}
 	if err != nil {
-		res := loginResult(err)
-		h.cfg.Events.Login(res)
-		// Authentication events go to the log at info: a failure names
-		// the client, never the name typed (it may be a password typed
-		// in the wrong field), nor anything else of the request.
-		switch res {
-		case "failure", "locked":
-			h.log.Info("sign-in refused", "result", res, "client_ip", c.RealIP())
+		// The right password without its code is half a sign-in, not a
+		// failure: it is neither counted nor logged as one.
+		if res := loginResult(err); !errors.Is(err, accounts.ErrSecondFactorRequired) {
+			h.cfg.Events.Login(res)
+			// Authentication events go to the log at info: a failure
+			// names the client, never the name typed (it may be a
+			// password typed in the wrong field), nor anything else of
+			// the request.
+			if res == "failure" || res == "locked" {
+				h.log.Info("sign-in refused", "result", res, "client_ip", c.RealIP())
+			}
 		}
 		h.log.Debug("login refused", "err", err)
 		if in.form {
@@ -259,12 +282,12 @@ func (h *Handler) Login(c echo.Context) error {
 		}
 		return err
 	}
-	token, expires, err := h.svc.StartSession(r.Context(), u)
+	token, expires, err := h.svc.StartSession(r.Context(), u, amr)
 	h.cfg.Events.Login(loginResult(err)) // right password, but no session: unavailable
 	if err != nil {
 		return err
 	}
-	h.log.Info("signed in", "user", u.Name, "client_ip", c.RealIP())
+	h.log.Info("signed in", "user", u.Name, "client_ip", c.RealIP(), "amr", amr)
 	c.SetCookie(h.sessionCookie(token, expires))
 	c.Response().Header().Set("Cache-Control", "no-store")
 	if in.form {
@@ -277,9 +300,10 @@ func (h *Handler) Login(c echo.Context) error {
 	})
 }
 
-// finishFormLogin starts a session for a user who just signed up.
-func (h *Handler) finishFormLogin(c echo.Context, u accounts.User, rd string) error {
-	token, expires, err := h.svc.StartSession(c.Request().Context(), u)
+// finishFormLogin starts a session for a user who just signed up (or just
+// turned a second factor on).
+func (h *Handler) finishFormLogin(c echo.Context, u accounts.User, amr []string, rd string) error {
+	token, expires, err := h.svc.StartSession(c.Request().Context(), u, amr)
 	if err != nil {
 		return err
 	}
@@ -298,20 +322,26 @@ func (h *Handler) redirectAfterLogin(c echo.Context, rd string) error {
 }
 
 func readLogin(r *http.Request) (loginInput, error) {
+	var in loginInput
 	if user, pass, ok := r.BasicAuth(); ok {
-		return loginInput{username: user, password: pass}, nil
+		in.Username, in.Password = user, pass
+		return in, nil
 	}
 	switch mediaType(r) {
 	case ctJSON:
-		var in loginInput
-		err := decodeObject(r.Body, map[string]*string{"username": &in.username, "password": &in.password})
+		err := decodeObject(r.Body, map[string]*string{
+			"username": &in.Username, "password": &in.Password,
+			"totp": &in.TOTP, "recovery_code": &in.RecoveryCode,
+		})
 		return in, err
 	case ctForm:
 		get, err := readForm(r)
 		if err != nil {
 			return loginInput{}, err
 		}
-		return loginInput{username: get("username"), password: get("password"), rd: get("rd"), form: true}, nil
+		in.Credentials = accounts.Credentials{Username: get("username"), Password: get("password"), TOTP: get("totp"), RecoveryCode: get("recovery_code")}
+		in.rd, in.challenge, in.mfa, in.form = get("rd"), get("challenge"), get("mfa") == "1", true
+		return in, nil
 	}
 	return loginInput{}, accounts.Errorf(accounts.Unsupported, "send application/json, a form, or Basic credentials")
 }

@@ -9,10 +9,13 @@ import (
 	"net/http"
 	"net/url"
 	"path"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
+
+	"github.com/authgate/authgate/verify"
 )
 
 //go:embed templates/*.html
@@ -41,18 +44,37 @@ type pageData struct {
 	Username string
 	RD       string
 	Tab      string // "signin" or "signup"
+	// Page picks the template: "" (sign-in, or signed-in when User is
+	// set), "totp-setup", "totp-codes".
+	Page string
+
+	// Sign-in page.
+	MFA        bool   // the site asked for a second factor (mfa=1)
+	Challenge  string // set: the code step of a sign-in
+	SignedInAs string // mfa=1 for a session without the second factor
 
 	// Signed-in page.
-	User    string
-	Email   string
-	Name    string
-	Groups  []string
-	Expires time.Time
+	User         string
+	Email        string
+	Name         string
+	Groups       []string
+	Expires      time.Time
+	AMR          []string
+	TOTPOn       bool
+	TOTPStatic   bool // a users-file account: no second factor possible
+	RecoveryLeft int
+
+	// Second-factor pages.
+	QR            template.URL // data: URL of the PNG
+	Secret        string       // base32, in groups of four
+	OTPAuthURL    string
+	RecoveryCodes []string
 }
 
 func newPages(cfg Config) (*pages, error) {
 	t, err := template.New("").Funcs(template.FuncMap{
 		"join":  strings.Join,
+		"has":   slices.Contains[[]string],
 		"until": func(t time.Time) string { return humanDuration(time.Until(t)) },
 	}).ParseFS(templatesFS, "templates/*.html")
 	if err != nil {
@@ -80,7 +102,8 @@ func contentSecurityPolicy(cfg Config) string {
 	for _, d := range cfg.Domains {
 		form += " " + d + ":* *." + d + ":*"
 	}
-	return "default-src 'none'; style-src 'self'; img-src " + img + "; form-action " + form +
+	// data: images are the QR codes the gate draws for TOTP set-up.
+	return "default-src 'none'; style-src 'self'; img-src " + img + " data:; form-action " + form +
 		"; frame-ancestors 'none'; base-uri 'none'"
 }
 
@@ -102,7 +125,12 @@ func (p *pages) render(c echo.Context, status int, d pageData) error {
 		d.Tab = "signin"
 	}
 	name := "login.html"
-	if d.User != "" {
+	switch {
+	case d.Page == "totp-setup":
+		name = "totp-setup.html"
+	case d.Page == "totp-codes":
+		name = "totp-codes.html"
+	case d.User != "":
 		name = "home.html"
 	}
 	var buf bytes.Buffer
@@ -116,12 +144,20 @@ func (p *pages) render(c echo.Context, status int, d pageData) error {
 }
 
 // LoginPage handles GET /login: the sign-in form, or the signed-in page
-// when the request already carries a live session.
+// when the request already carries a live session. With mfa=1 (where
+// /verify sends a session without the second factor a site requires) the
+// form explains why, and a session without that factor gets the form.
 func (h *Handler) LoginPage(c echo.Context) error {
-	if d, ok := h.signedIn(c); ok {
+	mfa := c.QueryParam("mfa") == "1"
+	d, ok := h.signedIn(c)
+	if ok && !(mfa && !verify.HasOTP(d.AMR)) {
 		return h.pages.render(c, http.StatusOK, d)
 	}
-	return h.pages.render(c, http.StatusOK, pageData{RD: h.safeRD(c.QueryParam("rd"))})
+	page := pageData{RD: h.safeRD(c.QueryParam("rd")), MFA: mfa}
+	if ok {
+		page.Username, page.SignedInAs, page.TOTPOn = d.User, d.User, d.TOTPOn
+	}
+	return h.pages.render(c, http.StatusOK, page)
 }
 
 // Home handles GET /: the signed-in page, or the sign-in form.
@@ -159,10 +195,26 @@ func (h *Handler) signedIn(c echo.Context) (pageData, bool) {
 	if !ok {
 		return pageData{}, false
 	}
-	return pageData{
+	d := h.homeData(c, si)
+	d.RD = h.safeRD(c.QueryParam("rd"))
+	return d, true
+}
+
+// homeData is the signed-in page of si: the token's identity and amr, and
+// the account's second factor as the store has it now.
+func (h *Handler) homeData(c echo.Context, si verify.SignedIn) pageData {
+	d := pageData{
 		User: si.User, Email: si.Email, Name: si.Name, Groups: si.Groups,
-		Expires: si.Expires, RD: h.safeRD(c.QueryParam("rd")),
-	}, true
+		Expires: si.Expires, AMR: si.AMR,
+	}
+	if len(d.AMR) == 0 {
+		d.AMR = []string{verify.MethodPassword}
+	}
+	if u, err := h.svc.Account(c.Request().Context(), si.User); err == nil {
+		d.TOTPOn, d.RecoveryLeft = u.TOTPEnabled(), len(u.TOTP.Recovery)
+		d.TOTPStatic = h.svc.IsStatic(u.Name)
+	}
+	return d
 }
 
 // humanDuration reads as people write it: "24 h", "3 h 5 min", "12 min".

@@ -54,7 +54,7 @@ func TestRulesFileStopsTheStart(t *testing.T) {
 		{"host with * inside", "default: deny\nrules:\n  - name: apps\n    hosts: [app.*.example.com]\n    action: allow\n",
 			[]string{":3:", `rule "apps"`, `host "app.*.example.com"`}},
 		{"groups on an allow rule", "default: authenticated\nrules:\n  - name: health\n    paths: [/healthz]\n    action: allow\n  - name: public\n    paths: [/public/*]\n    groups: [staff]\n    action: allow\n",
-			[]string{":6:", `rule "public"`, "groups and users are requirements of an authenticated rule"}},
+			[]string{":6:", `rule "public"`, "groups, users and mfa are requirements of an authenticated rule"}},
 		{"missing file", "", []string{"no such file"}},
 	}
 	for _, tc := range cases {

@@ -31,6 +31,7 @@ type fileRule struct {
 	Action   string   `yaml:"action"`
 	Groups   []string `yaml:"groups"`
 	Users    []string `yaml:"users"`
+	MFA      bool     `yaml:"mfa"`
 }
 
 // Parse reads a rules file. Every error names the file, the line and the
@@ -109,7 +110,7 @@ func yamlError(err error) string {
 	return msg
 }
 
-var ruleKeys = map[string]bool{"name": true, "hosts": true, "paths": true, "methods": true, "networks": true, "action": true, "groups": true, "users": true}
+var ruleKeys = map[string]bool{"name": true, "hosts": true, "paths": true, "methods": true, "networks": true, "action": true, "groups": true, "users": true, "mfa": true}
 
 // checkShape walks the document before it is decoded, so the common
 // mistakes are told in the file's words: an unknown key (a typo such as
@@ -159,7 +160,13 @@ func checkRule(item *yaml.Node, fail func(line int, rule, format string, args ..
 	for i := 0; i+1 < len(item.Content); i += 2 {
 		k, v := item.Content[i], item.Content[i+1]
 		if !ruleKeys[k.Value] {
-			return fail(k.Line, name, "unknown key %q (a rule has name, hosts, paths, methods, networks, action, groups, users)", k.Value)
+			return fail(k.Line, name, "unknown key %q (a rule has name, hosts, paths, methods, networks, action, groups, users, mfa)", k.Value)
+		}
+		if k.Value == "mfa" {
+			if v.Kind != yaml.ScalarNode || v.Tag != "!!bool" {
+				return fail(v.Line, name, "mfa is true or false, as in `mfa: true`")
+			}
+			continue
 		}
 		if k.Value != "name" && k.Value != "action" && v.Kind != yaml.SequenceNode {
 			return fail(v.Line, name, "%s is a list, as in `%s: [%s]`", k.Value, k.Value, v.Value)
@@ -254,9 +261,10 @@ func buildRule(fr fileRule, pos, line int) (Rule, error) {
 		}
 		r.networks = append(r.networks, p)
 	}
-	if (len(fr.Groups) > 0 || len(fr.Users) > 0) && r.Action != Authenticated {
-		return r, errors.New("groups and users are requirements of an authenticated rule; on an allow or deny rule they would mean nothing")
+	if (len(fr.Groups) > 0 || len(fr.Users) > 0 || fr.MFA) && r.Action != Authenticated {
+		return r, errors.New("groups, users and mfa are requirements of an authenticated rule; on an allow or deny rule they would mean nothing")
 	}
+	r.MFA = fr.MFA
 	for _, list := range []struct {
 		in  []string
 		out *[]string

@@ -2,8 +2,8 @@
 // format and strict loading, the matching of the original request's host,
 // path, method and client address, and the one evaluator that both /verify
 // and "authgate rules explain" use. The first matching rule decides; none
-// matching, the default does. groups and users are requirements of an
-// authenticated rule, never match criteria, so a rule's place in the file
+// matching, the default does. groups, users and mfa (a second factor) are
+// requirements of an authenticated rule, never match criteria, so a rule's place in the file
 // is the only thing that decides which rule applies.
 //
 // A Set is immutable once loaded and safe for concurrent use; a reload
@@ -51,6 +51,9 @@ type Rule struct {
 	Action   Action
 	Groups   []string // authenticated only: member of any (lower case)
 	Users    []string // authenticated only: one of (lower case)
+	// MFA (authenticated only): the session must have been established
+	// with a second factor.
+	MFA bool
 
 	hosts    []string // exact names, and "*.suffix" patterns, normalised
 	paths    []string // "/exact" or "/prefix/*"

@@ -208,6 +208,26 @@ rules:
 	}
 }
 
+func TestMFARequirement(t *testing.T) {
+	s := mustParse(t, `default: authenticated
+rules:
+  - name: admin
+    paths: ["/admin/*"]
+    action: authenticated
+    mfa: true
+  - name: plain
+    paths: ["/plain/*"]
+    action: authenticated
+    mfa: false
+`)
+	for path, want := range map[string]bool{"/admin/x": true, "/plain/x": false} {
+		d := s.Decide(req("a.example.com", path))
+		if d.Rule == nil || d.Rule.MFA != want {
+			t.Errorf("%s: rule %v, MFA want %v", path, d.RuleName(), want)
+		}
+	}
+}
+
 // TestParseErrors: every mistake stops the load, naming the line and the
 // rule; a typo never silently drops a criterion.
 func TestParseErrors(t *testing.T) {
@@ -235,6 +255,9 @@ func TestParseErrors(t *testing.T) {
 		{"bare star host", "default: allow\nrules:\n  - name: a\n    hosts: ['*']\n    action: deny\n", `host "*"`},
 		{"groups on allow", "default: allow\nrules:\n  - name: a\n    action: allow\n    groups: [x]\n", "requirements of an authenticated rule"},
 		{"users on deny", "default: allow\nrules:\n  - name: a\n    action: deny\n    users: [x]\n", "requirements of an authenticated rule"},
+		{"mfa on allow", "default: allow\nrules:\n  - name: a\n    action: allow\n    mfa: true\n", "requirements of an authenticated rule"},
+		{"mfa not a bool", "default: allow\nrules:\n  - name: a\n    action: authenticated\n    mfa: yes\n", `rules.yaml:5: rule "a": mfa is true or false`},
+		{"mfa a list", "default: allow\nrules:\n  - name: a\n    action: authenticated\n    mfa: [otp]\n", "mfa is true or false"},
 		{"two documents", "default: allow\n---\ndefault: deny\n", "one YAML document"},
 		{"empty", "", "empty file"},
 		{"not a map", "- a\n- b\n", "rules.yaml"},
