@@ -50,7 +50,7 @@ func TestSignInLockout(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i := range testRegulation.MaxFailures {
-		if _, _, err := f.svc.SignIn(ctx, "192.0.2.1", accounts.Credentials{Username: "alice", Password: "guess"+strconv.Itoa(i)+"xx"}); !errors.Is(err, accounts.ErrBadCredentials) {
+		if _, _, err := f.svc.SignIn(ctx, "192.0.2.1", accounts.Credentials{Username: "alice", Password: "guess" + strconv.Itoa(i) + "xx"}); !errors.Is(err, accounts.ErrBadCredentials) {
 			t.Fatalf("guess %d: %v", i, err)
 		}
 	}
@@ -136,7 +136,7 @@ func TestSignInAddressGuessesSentAtOnce(t *testing.T) {
 	for i := range 15 {
 		wg.Go(func() {
 			<-start
-			_, _, _ = f.svc.SignIn(ctx, "203.0.113.9", accounts.Credentials{Username: "user"+strconv.Itoa(i), Password: "some guess"})
+			_, _, _ = f.svc.SignIn(ctx, "203.0.113.9", accounts.Credentials{Username: "user" + strconv.Itoa(i), Password: "some guess"})
 		})
 	}
 	close(start)
@@ -198,7 +198,7 @@ func TestSignInSettlesOnPanic(t *testing.T) {
 	for i := range reg.MaxFailures {
 		func() {
 			defer func() { _ = recover() }()
-			_, _, _ = f.svc.SignIn(ctx, "192.0.2.1", accounts.Credentials{Username: "alice", Password: "guess "+strconv.Itoa(i)})
+			_, _, _ = f.svc.SignIn(ctx, "192.0.2.1", accounts.Credentials{Username: "alice", Password: "guess " + strconv.Itoa(i)})
 		}()
 	}
 	_, _, err := f.svc.SignIn(ctx, "192.0.2.2", accounts.Credentials{Username: "alice", Password: "another guess"})
