@@ -112,6 +112,10 @@ type Config struct {
 	Title   string  `env:"TITLE"`
 	LogoURL logoURL `env:"LOGO_URL"`
 
+	// TOTPRequired asks a second factor of every signed-in decision of
+	// /verify, as if every location's verify URL said ?mfa=1.
+	TOTPRequired bool `env:"TOTP_REQUIRED"`
+
 	// DecisionLog says which /verify decisions get a log line: none,
 	// denied (every answer but 200) or all.
 	DecisionLog decisionLog `env:"DECISION_LOG"`

@@ -35,6 +35,9 @@ func (s *server) routes() http.Handler {
 	e.POST("/login", s.web.Login)
 	e.GET("/login", s.web.LoginPage)
 	e.POST("/logout", s.web.Logout)
+	e.POST("/totp/setup", s.web.TOTPSetup)
+	e.POST("/totp/confirm", s.web.TOTPConfirm)
+	e.POST("/totp/disable", s.web.TOTPDisable)
 	e.GET("/", s.web.Home)
 	e.GET("/assets/*", s.web.Asset)
 

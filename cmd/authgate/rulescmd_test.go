@@ -188,3 +188,29 @@ func TestRulesExplainJSON(t *testing.T) {
 		})
 	}
 }
+
+// TestRulesExplainMFA: explain shows a rule's second-factor requirement,
+// in text and in JSON.
+func TestRulesExplainMFA(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "rules.yaml")
+	writeFile(t, file, "default: authenticated\nrules:\n  - name: admin\n    paths: [/admin/*]\n    action: authenticated\n    mfa: true\n")
+	out, err := runCLI(t, "", nil, "rules", "explain", file, "--url", "https://app.example.com/admin/x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "decision: authenticated\nrule: admin (position 1, line 3)\nmfa: required"; !strings.HasPrefix(out, want) {
+		t.Fatalf("output %q, want it to start with %q", out, want)
+	}
+	out, _ = runCLI(t, "", nil, "rules", "explain", "--json", file, "--url", "https://app.example.com/admin/x")
+	if !strings.Contains(out, `"mfa":true`) {
+		t.Fatalf("JSON %q lacks \"mfa\":true", out)
+	}
+	out, _ = runCLI(t, "", nil, "rules", "explain", "--json", file, "--url", "https://app.example.com/other")
+	if !strings.Contains(out, `"mfa":false`) {
+		t.Fatalf("JSON %q lacks \"mfa\":false for the default", out)
+	}
+	out, _ = runCLI(t, "", nil, "rules", "explain", file, "--url", "https://app.example.com/other")
+	if strings.Contains(out, "mfa") {
+		t.Fatalf("output %q names mfa for a rule without it", out)
+	}
+}

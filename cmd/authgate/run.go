@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/authgate/authgate/accounts"
+	"github.com/authgate/authgate/accounts/mfa"
 	"github.com/authgate/authgate/accounts/password"
 	"github.com/authgate/authgate/accounts/web"
 	"github.com/authgate/authgate/verify"
@@ -116,7 +117,7 @@ func loadSecrets(cfg Config, log *slog.Logger) (verify.Secret, []verify.Secret, 
 		if _, err := rand.Read(cur); err != nil {
 			return nil, nil, err
 		}
-		log.Warn("AUTHGATE_SECRET is not set: using a random signing key; every restart ends all sessions and replicas cannot share tokens. Set AUTHGATE_SECRET or AUTHGATE_SECRET_FILE in production.")
+		log.Warn("AUTHGATE_SECRET is not set: using a random signing key; every restart ends all sessions, replicas cannot share tokens, and a second factor set up on a persistent store cannot be checked after a restart. Set AUTHGATE_SECRET or AUTHGATE_SECRET_FILE in production.")
 	}
 	var prev []verify.Secret
 	for i, p := range cfg.SecretPrevious {
@@ -158,6 +159,16 @@ func newServer(ctx context.Context, cfg Config, log *slog.Logger) (*server, erro
 	if err != nil {
 		return nil, err
 	}
+	// TOTP secrets are sealed with keys derived from the same secrets, so
+	// a rotation keeps them readable through AUTHGATE_SECRET_PREVIOUS.
+	prevKeys := make([][]byte, len(prev))
+	for i, p := range prev {
+		prevKeys[i] = p
+	}
+	sealer, err := mfa.NewSealer(cur, prevKeys...)
+	if err != nil {
+		return nil, err
+	}
 	static, err := loadUsersFile(cfg)
 	if err != nil {
 		return nil, err
@@ -184,7 +195,7 @@ func newServer(ctx context.Context, cfg Config, log *slog.Logger) (*server, erro
 		st.store = s.metrics.Store(st.store)
 		s.checked = st.store
 	}
-	if err := s.wire(tokens, hasher, st, static); err != nil {
+	if err := s.wire(tokens, sealer, hasher, st, static); err != nil {
 		_ = st.store.Close()
 		return nil, err
 	}
@@ -198,7 +209,7 @@ func newServer(ctx context.Context, cfg Config, log *slog.Logger) (*server, erro
 }
 
 // wire builds the account service, its handlers and the verifier.
-func (s *server) wire(tokens *verify.Tokens, hasher *password.Hasher, st openedStore, static map[string]accounts.User) error {
+func (s *server) wire(tokens *verify.Tokens, sealer *mfa.Sealer, hasher *password.Hasher, st openedStore, static map[string]accounts.User) error {
 	cfg := s.cfg
 	domains := cfg.redirectDomains()
 	svc, err := accounts.New(accounts.Config{
@@ -212,6 +223,8 @@ func (s *server) wire(tokens *verify.Tokens, hasher *password.Hasher, st openedS
 		Regulation:         cfg.regulation(),
 		Attempts:           st.attempts,
 		BasicCacheTTL:      cfg.BasicCacheTTL,
+		Sealer:             sealer,
+		TOTPIssuer:         cfg.Title,
 		Logger:             s.log,
 	})
 	if err != nil {
@@ -234,6 +247,7 @@ func (s *server) wire(tokens *verify.Tokens, hasher *password.Hasher, st openedS
 		TokenCacheSize: cfg.TokenCacheSize,
 		Rules:          ruleSet,
 		DecisionLog:    verify.DecisionLog(cfg.DecisionLog),
+		RequireMFA:     cfg.TOTPRequired,
 	}
 	var events web.Events
 	if s.metrics != nil {

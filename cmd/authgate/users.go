@@ -25,6 +25,7 @@ const usersUsage = `usage: authgate users <command>
   passwd NAME                                            password on stdin; ends NAME's sessions
   groups NAME a,b                                        "" for none; ends NAME's sessions
   delete NAME                                            ends NAME's sessions
+  totp-reset NAME                                        turns NAME's second factor off (a lost device); ends NAME's sessions
 
 They act on the store AUTHGATE_STORE names (bolt:// or redis://; the memory
 store lives inside a running gate). A bolt file is locked by a running gate:
@@ -49,7 +50,7 @@ func users(ctx context.Context, args, environ []string, stdin io.Reader, stdout 
 	if err != nil {
 		return fmt.Errorf("users %s: %v\n%s", cmd, err, usersUsage)
 	}
-	want := map[string]int{"add": 1, "list": 0, "passwd": 1, "groups": 2, "delete": 1}
+	want := map[string]int{"add": 1, "list": 0, "passwd": 1, "groups": 2, "delete": 1, "totp-reset": 1}
 	n, ok := want[cmd]
 	if !ok {
 		return fmt.Errorf("unknown users command %q\n%s", cmd, usersUsage)
@@ -112,6 +113,11 @@ func users(ctx context.Context, args, environ []string, stdin io.Reader, stdout 
 			return fmt.Errorf("users delete: %w", err)
 		}
 		fmt.Fprintf(stdout, "deleted %s\n", pos[0])
+	case "totp-reset":
+		if err := admin.ResetTOTP(ctx, pos[0]); err != nil {
+			return fmt.Errorf("users totp-reset: %w", err)
+		}
+		fmt.Fprintf(stdout, "two-factor authentication of %s turned off; sessions ended\n", pos[0])
 	}
 	return nil
 }
@@ -167,19 +173,24 @@ func printUsers(w io.Writer, us []accounts.User, asJSON bool) error {
 			Display string   `json:"display,omitempty"`
 			Groups  []string `json:"groups"`
 			Created string   `json:"created"`
+			TOTP    bool     `json:"totp"`
 		}
 		rows := make([]row, 0, len(us))
 		for _, u := range us {
-			rows = append(rows, row{u.Name, u.Email, u.Display, append([]string{}, u.Groups...), u.Created.UTC().Format("2006-01-02T15:04:05Z")})
+			rows = append(rows, row{u.Name, u.Email, u.Display, append([]string{}, u.Groups...), u.Created.UTC().Format("2006-01-02T15:04:05Z"), u.TOTPEnabled()})
 		}
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
 		return enc.Encode(rows) // never the hash
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tGROUPS\tEMAIL\tCREATED")
+	fmt.Fprintln(tw, "NAME\tGROUPS\tEMAIL\tCREATED\tTOTP")
 	for _, u := range us {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", u.Name, strings.Join(u.Groups, ","), u.Email, u.Created.UTC().Format("2006-01-02 15:04"))
+		totp := "off"
+		if u.TOTPEnabled() {
+			totp = "on"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", u.Name, strings.Join(u.Groups, ","), u.Email, u.Created.UTC().Format("2006-01-02 15:04"), totp)
 	}
 	return tw.Flush()
 }

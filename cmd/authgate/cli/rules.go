@@ -114,10 +114,13 @@ func (ex explainFlags) request() (rules.Request, error) {
 
 // explanation is what explain prints; with -json, as one object.
 type explanation struct {
-	Decision string       `json:"decision"`
-	Rule     string       `json:"rule"`
-	Position int          `json:"position"` // 0 for the default
-	Skipped  []rules.Skip `json:"skipped"`
+	Decision string `json:"decision"`
+	Rule     string `json:"rule"`
+	Position int    `json:"position"` // 0 for the default
+	// MFA: the deciding rule requires a session established with a
+	// second factor.
+	MFA     bool         `json:"mfa"`
+	Skipped []rules.Skip `json:"skipped"`
 }
 
 func explainRules(w io.Writer, file string, ex explainFlags) error {
@@ -135,7 +138,7 @@ func explainRules(w io.Writer, file string, ex explainFlags) error {
 	d, skips := set.Explain(req)
 	e := explanation{Decision: d.Action.String(), Rule: d.RuleName(), Skipped: skips}
 	if d.Rule != nil {
-		e.Position = d.Rule.Position
+		e.Position, e.MFA = d.Rule.Position, d.Rule.MFA
 	}
 	if e.Skipped == nil {
 		e.Skipped = []rules.Skip{}
@@ -154,6 +157,9 @@ func explainRules(w io.Writer, file string, ex explainFlags) error {
 		fmt.Fprintln(w, "rule: default")
 	} else {
 		fmt.Fprintf(w, "rule: %s (position %d, line %d)\n", d.Rule.Name, d.Rule.Position, d.Rule.Line)
+	}
+	if e.MFA {
+		fmt.Fprintln(w, "mfa: required (a session without a second factor is refused, or sent to sign in with one)")
 	}
 	for _, s := range e.Skipped {
 		fmt.Fprintf(w, "skipped: %s (position %d): %s\n", s.Rule, s.Position, s.Mismatch)
