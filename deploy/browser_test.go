@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -52,43 +53,7 @@ func TestBrowserLogin(t *testing.T) {
 	wiki := fmt.Sprintf("https://wiki.example.com:%d", port)
 	auth := fmt.Sprintf("https://auth.example.com:%d", port)
 
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(chromiumBinary(t)),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.Flag("headless", true),
-		chromedp.Flag("no-sandbox", true),
-		chromedp.Flag("disable-gpu", true),
-		chromedp.Flag("no-first-run", true),
-		chromedp.Flag("no-default-browser-check", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.Flag("host-resolver-rules", "MAP *.example.com 127.0.0.1, EXCLUDE localhost"),
-		// The test's own CA; a real deployment has a real certificate.
-		chromedp.Flag("ignore-certificate-errors", true),
-		chromedp.WindowSize(1100, 760),
-	}
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancelAlloc()
-	bctx, cancel := chromedp.NewContext(actx)
-	defer cancel()
-
-	// Every request the pages make, to prove none leaves the test hosts.
-	// (Listen starts the browser; its context must carry no timeout.)
-	var mu sync.Mutex
-	var requested []string
-	if err := chromedp.Listen(bctx, func(ev any) {
-		if e, ok := ev.(*network.EventRequestWillBeSent); ok {
-			mu.Lock()
-			requested = append(requested, e.Request.URL)
-			mu.Unlock()
-		}
-	}); err != nil {
-		t.Fatalf("starting chromium: %v", err)
-	}
-	ctx, cancelTimeout := context.WithTimeout(bctx, 90*time.Second)
-	defer cancelTimeout()
+	ctx, requests := startBrowser(t)
 
 	protected := app + "/reports?q=1&sort=desc"
 	loginHost := fmt.Sprintf("auth.example.com:%d", port)
@@ -158,13 +123,71 @@ func TestBrowserLogin(t *testing.T) {
 		t.Fatalf("after sign-out the protected page led to %q, want the login page", loc)
 	}
 
-	mu.Lock()
-	defer mu.Unlock()
-	if len(requested) < 5 {
+	wantLocalRequests(t, requests(), 5, port)
+}
+
+// startBrowser starts headless Chromium for one test, resolving every
+// *.example.com to loopback, and records every request its pages make.
+// The context it returns times out after 90 s.
+func startBrowser(t *testing.T) (context.Context, func() []string) {
+	t.Helper()
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(chromiumBinary(t)),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.Flag("headless", true),
+		chromedp.Flag("no-sandbox", true),
+		chromedp.Flag("disable-gpu", true),
+		chromedp.Flag("no-first-run", true),
+		chromedp.Flag("no-default-browser-check", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.Flag("host-resolver-rules", "MAP *.example.com 127.0.0.1, EXCLUDE localhost"),
+		// The test's own CA; a real deployment has a real certificate.
+		chromedp.Flag("ignore-certificate-errors", true),
+		chromedp.WindowSize(1100, 760),
+	}
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	t.Cleanup(cancelAlloc)
+	bctx, cancel := chromedp.NewContext(actx)
+	t.Cleanup(cancel)
+
+	// Every request the pages make, to prove none leaves the test hosts.
+	// (Listen starts the browser; its context must carry no timeout.)
+	var mu sync.Mutex
+	var requested []string
+	if err := chromedp.Listen(bctx, func(ev any) {
+		if e, ok := ev.(*network.EventRequestWillBeSent); ok {
+			mu.Lock()
+			requested = append(requested, e.Request.URL)
+			mu.Unlock()
+		}
+	}); err != nil {
+		t.Fatalf("starting chromium: %v", err)
+	}
+	ctx, cancelTimeout := context.WithTimeout(bctx, 90*time.Second)
+	t.Cleanup(cancelTimeout)
+	return ctx, func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(requested)
+	}
+}
+
+// wantLocalRequests fails the test when a page requested anything but the
+// test hosts on port (data: URLs, drawn into the page, are no request to
+// anyone), or when fewer than min requests were seen at all.
+func wantLocalRequests(t *testing.T, requested []string, min, port int) {
+	t.Helper()
+	if len(requested) < min {
 		t.Fatalf("only %d requests recorded; the network listener is not working", len(requested))
 	}
 	for _, r := range requested {
 		u, err := url.Parse(r)
+		if err == nil && u.Scheme == "data" {
+			continue
+		}
 		if err != nil || !strings.HasSuffix(u.Hostname(), ".example.com") || u.Port() != fmt.Sprint(port) {
 			t.Errorf("the pages made a request outside the test hosts: %s", r)
 		}
