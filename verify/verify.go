@@ -522,21 +522,8 @@ func (v *Verifier) unauthorized(c echo.Context, r *http.Request) error {
 		return v.refuse(c, http.StatusUnauthorized, bodyUnauthorized)
 	}
 	o := forwarded.OriginalRequest(r, v.cfg.Trusted.Peer(r))
-	rd, _ := redirect.Safe(o.URL(), v.cfg.Domains)
-	loc := redirect.Login(v.cfg.LoginURL, rd)
-	h["Location"] = []string{loc}
-
-	redirect := o.Caller == forwarded.CallerForwarded && forwarded.IsNavigation(r, o)
-	if r.URL.RawQuery != "" {
-		switch v.policy(r.URL.RawQuery).onFail {
-		case onFail401:
-			redirect = false
-		case onFailRedirect:
-			// Only where the proxy relays a 3xx: nginx would make it a 500.
-			redirect = o.Caller != forwarded.CallerOriginalURL
-		}
-	}
-	if redirect {
+	h["Location"] = []string{v.loginLocation(o, "")}
+	if v.redirects(r, o, forwarded.IsNavigation(r, o)) {
 		return v.refuse(c, http.StatusFound, nil)
 	}
 	return v.refuse(c, http.StatusUnauthorized, bodyUnauthorized)
@@ -552,29 +539,45 @@ func (v *Verifier) needSecondFactor(c echo.Context, r *http.Request) error {
 	if v.cfg.LoginURL == "" || !forwarded.IsNavigation(r, o) {
 		return v.refuse(c, http.StatusForbidden, bodyNeedMFA)
 	}
+	h := c.Response().Header()
+	h["Location"] = []string{v.loginLocation(o, "mfa=1")}
+	if v.redirects(r, o, true) {
+		return v.refuse(c, http.StatusFound, nil)
+	}
+	h["Www-Authenticate"] = v.wwwAuth
+	return v.refuse(c, http.StatusUnauthorized, bodyNeedMFA)
+}
+
+// loginLocation is the login URL with the original URL as rd (when it may
+// be followed), and extra parameters.
+func (v *Verifier) loginLocation(o forwarded.Original, extra string) string {
 	rd, _ := redirect.Safe(o.URL(), v.cfg.Domains)
 	loc := redirect.Login(v.cfg.LoginURL, rd)
-	if strings.Contains(loc, "?") {
-		loc += "&mfa=1"
-	} else {
-		loc += "?mfa=1"
+	if extra == "" {
+		return loc
 	}
-	h := c.Response().Header()
-	h["Location"] = []string{loc}
-	redirect := o.Caller == forwarded.CallerForwarded
+	if strings.Contains(loc, "?") {
+		return loc + "&" + extra
+	}
+	return loc + "?" + extra
+}
+
+// redirects says whether a refusal that sends a browser to the login page
+// is a 302 rather than a 401 with Location: only for a navigation relayed
+// by a proxy that forwards redirects (Traefik, Caddy), unless the verify
+// URL's on_fail says otherwise.
+func (v *Verifier) redirects(r *http.Request, o forwarded.Original, navigation bool) bool {
+	redirect := o.Caller == forwarded.CallerForwarded && navigation
 	if r.URL.RawQuery != "" {
 		switch v.policy(r.URL.RawQuery).onFail {
 		case onFail401:
 			redirect = false
 		case onFailRedirect:
+			// Only where the proxy relays a 3xx: nginx would make it a 500.
 			redirect = o.Caller != forwarded.CallerOriginalURL
 		}
 	}
-	if redirect {
-		return v.refuse(c, http.StatusFound, nil)
-	}
-	h["Www-Authenticate"] = v.wwwAuth
-	return v.refuse(c, http.StatusUnauthorized, bodyNeedMFA)
+	return redirect
 }
 
 type onFail uint8
