@@ -523,7 +523,8 @@ func (v *Verifier) unauthorized(c echo.Context, r *http.Request) error {
 	}
 	o := forwarded.OriginalRequest(r, v.cfg.Trusted.Peer(r))
 	h["Location"] = []string{v.loginLocation(o, "")}
-	if v.redirects(r, o, forwarded.IsNavigation(r, o)) {
+	// IsNavigation reads Accept: asked only where a 302 could follow.
+	if v.redirects(r, o, o.Caller == forwarded.CallerForwarded && forwarded.IsNavigation(r, o)) {
 		return v.refuse(c, http.StatusFound, nil)
 	}
 	return v.refuse(c, http.StatusUnauthorized, bodyUnauthorized)
