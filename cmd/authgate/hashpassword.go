@@ -6,6 +6,7 @@ import (
 	"io"
 
 	"github.com/authgate/authgate/accounts/password"
+	"github.com/authgate/authgate/cmd/authgate/cli"
 )
 
 // hashPassword reads one password from stdin and prints its argon2id hash
@@ -15,7 +16,7 @@ func hashPassword(ctx context.Context, environ []string, stdin io.Reader, stdout
 	if err != nil {
 		return err
 	}
-	pw, err := readPassword(stdin, "hash-password")
+	pw, err := cli.ReadPassword(stdin, "hash-password")
 	if err != nil {
 		return err
 	}

@@ -1,9 +1,7 @@
 package main
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -11,11 +9,9 @@ import (
 	"io"
 	"log/slog"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/authgate/authgate/accounts"
 	"github.com/authgate/authgate/accounts/boltstore"
-	"github.com/authgate/authgate/accounts/password"
 )
 
 const usersUsage = `usage: authgate users <command>
@@ -75,7 +71,7 @@ func users(ctx context.Context, args, environ []string, stdin io.Reader, stdout 
 		if err != nil {
 			return fmt.Errorf("users add: -groups: %w", err)
 		}
-		pw, err := readPassword(stdin, "users add "+pos[0])
+		pw, err := cli.ReadPassword(stdin, "users add "+pos[0])
 		if err != nil {
 			return err
 		}
@@ -89,9 +85,9 @@ func users(ctx context.Context, args, environ []string, stdin io.Reader, stdout 
 		if err != nil {
 			return err
 		}
-		return printUsers(stdout, us, *asJSON)
+		return cli.PrintUsers(stdout, us, *asJSON)
 	case "passwd":
-		pw, err := readPassword(stdin, "users passwd "+pos[0])
+		pw, err := cli.ReadPassword(stdin, "users passwd "+pos[0])
 		if err != nil {
 			return err
 		}
@@ -149,48 +145,4 @@ func openAdmin(ctx context.Context, cfg Config) (*accounts.Service, func(), erro
 		return nil, nil, err
 	}
 	return svc, func() { _ = st.store.Close() }, nil
-}
-
-// readPassword reads one line from stdin (never from arguments, which end
-// up in shell history and ps). Nothing is echoed back.
-func readPassword(stdin io.Reader, what string) (string, error) {
-	line, err := bufio.NewReaderSize(stdin, password.MaxLength+2).ReadString('\n')
-	if err != nil && !errors.Is(err, io.EOF) {
-		return "", fmt.Errorf("reading password from stdin: %w", err)
-	}
-	pw := strings.TrimRight(line, "\r\n")
-	if pw == "" {
-		return "", fmt.Errorf("no password on stdin (try: printf '%%s' 'the password' | authgate %s)", what)
-	}
-	return pw, nil
-}
-
-func printUsers(w io.Writer, us []accounts.User, asJSON bool) error {
-	if asJSON {
-		type row struct {
-			Name    string   `json:"name"`
-			Email   string   `json:"email,omitempty"`
-			Display string   `json:"display,omitempty"`
-			Groups  []string `json:"groups"`
-			Created string   `json:"created"`
-			TOTP    bool     `json:"totp"`
-		}
-		rows := make([]row, 0, len(us))
-		for _, u := range us {
-			rows = append(rows, row{u.Name, u.Email, u.Display, append([]string{}, u.Groups...), u.Created.UTC().Format("2006-01-02T15:04:05Z"), u.TOTPEnabled()})
-		}
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		return enc.Encode(rows) // never the hash
-	}
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tGROUPS\tEMAIL\tCREATED\tTOTP")
-	for _, u := range us {
-		totp := "off"
-		if u.TOTPEnabled() {
-			totp = "on"
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", u.Name, strings.Join(u.Groups, ","), u.Email, u.Created.UTC().Format("2006-01-02 15:04"), totp)
-	}
-	return tw.Flush()
 }

@@ -1,6 +1,7 @@
 // Package cli holds what the authgate binary's subcommands share (flags
-// before or after the arguments) and the subcommands that need no
-// configuration, such as "authgate rules". cmd/authgate dispatches to them.
+// before or after the arguments, a password read from stdin, the accounts
+// listed) and the subcommands that need no configuration, such as
+// "authgate rules". cmd/authgate dispatches to them.
 package cli
 
 import (
