@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"errors"
+	"github.com/authgate/authgate/accounts/regulation"
 	"time"
 
 	lru "github.com/hashicorp/golang-lru/v2"
@@ -45,7 +46,7 @@ func (s *Service) CheckBasic(ctx context.Context, ip, username, pw string) (veri
 		return s.authenticate(ctx, canon, pw)
 	}
 	u, err := s.regulated(ctx, s.cfg.Attempts, canon, ip, check)
-	if ErrorCode(err) == Unavailable && s.cfg.Attempts != Attempts(s.local) {
+	if ErrorCode(err) == Unavailable && s.cfg.Attempts != regulation.Attempts(s.local) {
 		// The shared counter is down. Logins answer 503 meanwhile, but
 		// /verify keeps serving Basic clients, counted here alone.
 		s.log.Warn("verify: failed-attempt counter unavailable; Basic credentials counted in this process only", "err", err)
@@ -95,7 +96,7 @@ func (s *Service) cachedBasic(ctx context.Context, canon, ip, pw string) (verify
 // passesLock reports whether neither name nor ip is locked now. A cache
 // hit is no guess: it reserves nothing, and clears nothing.
 func (s *Service) passesLock(ctx context.Context, name, ip string) bool {
-	keys := s.cfg.Regulation.keys(name, ip)
+	keys := s.cfg.Regulation.Keys(name, ip)
 	wait, err := s.cfg.Attempts.Locked(ctx, keys, s.now())
 	if err != nil {
 		wait, _ = s.local.Locked(ctx, keys, s.now())

@@ -3,6 +3,7 @@ package accounts
 import (
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 )
 
@@ -111,4 +112,18 @@ var (
 // invalid turns a rule's explanation into an Invalid error.
 func invalid(err error) error {
 	return &Error{Code: Invalid, Message: err.Error(), Err: err}
+}
+
+// lockedError is the answer to an attempt refused by a lock.
+func lockedError(wait time.Duration) *Error {
+	return &Error{Code: Locked, Message: "too many failed attempts; try again in " + minutes(wait), RetryAfter: wait}
+}
+
+// minutes renders a wait for people: "1 minute", "15 minutes".
+func minutes(d time.Duration) string {
+	m := int((d + time.Minute - 1) / time.Minute)
+	if m <= 1 {
+		return "1 minute"
+	}
+	return strconv.Itoa(m) + " minutes"
 }

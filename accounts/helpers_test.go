@@ -7,6 +7,7 @@ import (
 	"github.com/authgate/authgate/accounts"
 	"github.com/authgate/authgate/accounts/memstore"
 	"github.com/authgate/authgate/accounts/password"
+	"github.com/authgate/authgate/accounts/regulation"
 	"github.com/authgate/authgate/verify"
 )
 
@@ -14,7 +15,7 @@ import (
 var fastParams = password.Params{MemoryKiB: 64, Time: 1, Threads: 1}
 
 // testRegulation locks a name after 3 failures.
-var testRegulation = accounts.Regulation{MaxFailures: 3, MaxFailuresPerIP: 50, Window: 10 * time.Minute, BanTime: 15 * time.Minute}
+var testRegulation = regulation.Policy{MaxFailures: 3, MaxFailuresPerIP: 50, Window: 10 * time.Minute, BanTime: 15 * time.Minute}
 
 type fixture struct {
 	svc    *accounts.Service

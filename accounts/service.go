@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
+	"github.com/authgate/authgate/accounts/regulation"
 	"log/slog"
 	"net/mail"
 	"strings"
@@ -45,10 +46,10 @@ type Config struct {
 	Registration       bool // POST /register open to anyone
 
 	// Regulation is the brute-force policy; its zero value turns it off.
-	Regulation Regulation
+	Regulation regulation.Policy
 	// Attempts keeps the policy's counters: the store's (shared by every
 	// replica on Redis). nil: counted in this process.
-	Attempts Attempts
+	Attempts regulation.Attempts
 	// BasicCacheTTL is how long verified Basic credentials on /verify are
 	// remembered; BasicCacheSize bounds the entries.
 	BasicCacheTTL  time.Duration
@@ -75,7 +76,7 @@ type Service struct {
 	basic *basicCache
 	// local counts Basic attempts on /verify while cfg.Attempts cannot be
 	// reached, so an outage of the shared counter is not an open door.
-	local *LocalAttempts
+	local *regulation.Local
 }
 
 // New builds a Service, filling defaults for zero values.
@@ -104,7 +105,7 @@ func New(cfg Config) (*Service, error) {
 	if cfg.TOTPIssuer == "" {
 		cfg.TOTPIssuer = "authgate"
 	}
-	local := NewLocalAttempts(0)
+	local := regulation.NewLocal(0)
 	if cfg.Attempts == nil {
 		cfg.Attempts = local
 	}
@@ -230,12 +231,12 @@ func (s *Service) SignIn(ctx context.Context, ip string, c Credentials) (User, [
 // regulated runs check as one attempt counted by a. A wrong password or
 // second factor counts as a failure; anything else settles the attempt
 // without counting it.
-func (s *Service) regulated(ctx context.Context, a Attempts, name, ip string, check func() (User, error)) (User, error) {
+func (s *Service) regulated(ctx context.Context, a regulation.Attempts, name, ip string, check func() (User, error)) (User, error) {
 	r := s.cfg.Regulation
 	if !r.On() {
 		return check()
 	}
-	keys := r.keys(name, ip)
+	keys := r.Keys(name, ip)
 	wait, err := a.Reserve(ctx, keys, r, s.now())
 	if err != nil {
 		return User{}, err

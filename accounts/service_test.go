@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/authgate/authgate/accounts"
+	"github.com/authgate/authgate/accounts/regulation"
 )
 
 func TestRegisterChecks(t *testing.T) {
@@ -78,7 +79,7 @@ func TestSignInLockout(t *testing.T) {
 // password after them still passed.
 func TestSignInGuessesSentAtOnce(t *testing.T) {
 	ctx := context.Background()
-	reg := accounts.Regulation{MaxFailures: 5, MaxFailuresPerIP: 1000, Window: 10 * time.Minute, BanTime: 15 * time.Minute}
+	reg := regulation.Policy{MaxFailures: 5, MaxFailuresPerIP: 1000, Window: 10 * time.Minute, BanTime: 15 * time.Minute}
 	for round := range 20 {
 		f := newService(t, func(c *accounts.Config) { c.Regulation = reg })
 		if _, err := f.svc.Register(ctx, accounts.Registration{Username: "alice", Password: "correct horse battery"}); err != nil {
@@ -128,7 +129,7 @@ func TestSignInGuessesSentAtOnce(t *testing.T) {
 // at most 3 passwords checked.
 func TestSignInAddressGuessesSentAtOnce(t *testing.T) {
 	ctx := context.Background()
-	reg := accounts.Regulation{MaxFailures: 5, MaxFailuresPerIP: 3, Window: 10 * time.Minute, BanTime: 15 * time.Minute}
+	reg := regulation.Policy{MaxFailures: 5, MaxFailuresPerIP: 3, Window: 10 * time.Minute, BanTime: 15 * time.Minute}
 	f := newService(t, func(c *accounts.Config) { c.Regulation = reg })
 	before := f.hasher.Checked()
 	var wg sync.WaitGroup
@@ -188,7 +189,7 @@ func (panicStore) User(context.Context, string) (accounts.User, error) { panic("
 // never as a reservation that keeps the name "busy" for good.
 func TestSignInSettlesOnPanic(t *testing.T) {
 	ctx := context.Background()
-	reg := accounts.Regulation{MaxFailures: 3, MaxFailuresPerIP: 100, Window: 10 * time.Minute, BanTime: 15 * time.Minute}
+	reg := regulation.Policy{MaxFailures: 3, MaxFailuresPerIP: 100, Window: 10 * time.Minute, BanTime: 15 * time.Minute}
 	now := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
 	f := newService(t, func(c *accounts.Config) {
 		c.Regulation = reg
@@ -203,7 +204,7 @@ func TestSignInSettlesOnPanic(t *testing.T) {
 	}
 	_, _, err := f.svc.SignIn(ctx, "192.0.2.2", accounts.Credentials{Username: "alice", Password: "another guess"})
 	var e *accounts.Error
-	if !errors.As(err, &e) || e.Code != accounts.Locked || e.RetryAfter <= accounts.BusyWait {
+	if !errors.As(err, &e) || e.Code != accounts.Locked || e.RetryAfter <= regulation.BusyWait {
 		t.Fatalf("after %d attempts that panicked: %v, want a lock (settled failures), not a busy name (leaked reservations)", reg.MaxFailures, err)
 	}
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/authgate/authgate/accounts"
 	"github.com/authgate/authgate/accounts/password"
+	"github.com/authgate/authgate/accounts/regulation"
 )
 
 // TestSignInTimeDoesNotTellUnknownNames measures, in one run and
@@ -31,7 +32,7 @@ func TestSignInTimeDoesNotTellUnknownNames(t *testing.T) {
 	bc, _ := bcrypt.GenerateFromPassword([]byte("correct horse battery"), 4)
 	f := newService(t, func(c *accounts.Config) {
 		c.Hasher = hasher
-		c.Regulation = accounts.Regulation{} // off: every guess is checked
+		c.Regulation = regulation.Policy{} // off: every guess is checked
 		c.Static = map[string]accounts.User{
 			"known":  {Name: "known", Hash: argon},
 			"legacy": {Name: "legacy", Hash: string(bc)},

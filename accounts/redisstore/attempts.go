@@ -7,7 +7,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/authgate/authgate/accounts"
+	"github.com/authgate/authgate/accounts/regulation"
 )
 
 // Attempts counts sign-in attempts in Redis, so AUTHGATE_MAX_FAILURES holds
@@ -15,7 +15,7 @@ import (
 // gates lock the name on all of them. Each key is one hash (f: failures in
 // the window, s: window start, p: attempts in flight, l: locked until, in
 // Unix milliseconds), changed only by the two scripts below, each one
-// atomic step; they keep the rules of accounts.LocalAttempts. The clock is the caller's (replicas are NTP-synchronised;
+// atomic step; they keep the rules of regulation.Local. The clock is the caller's (replicas are NTP-synchronised;
 // the window is minutes long).
 type Attempts struct {
 	rdb    redis.UniversalClient
@@ -24,7 +24,7 @@ type Attempts struct {
 	reserve, settle *redis.Script
 }
 
-var _ accounts.Attempts = (*Attempts)(nil)
+var _ regulation.Attempts = (*Attempts)(nil)
 
 // Attempts returns the store's shared counter.
 func (s *Store) Attempts() *Attempts {
@@ -83,7 +83,7 @@ end
 return 0`
 
 // Locked reads the keys' locks in one round trip, reserving nothing.
-func (a *Attempts) Locked(ctx context.Context, keys []accounts.AttemptKey, now time.Time) (time.Duration, error) {
+func (a *Attempts) Locked(ctx context.Context, keys []regulation.Key, now time.Time) (time.Duration, error) {
 	pipe := a.rdb.Pipeline()
 	cmds := make([]*redis.StringCmd, len(keys))
 	for i, k := range a.keys(keys) {
@@ -101,7 +101,7 @@ func (a *Attempts) Locked(ctx context.Context, keys []accounts.AttemptKey, now t
 	return max(wait, 0), nil
 }
 
-func (a *Attempts) keys(keys []accounts.AttemptKey) []string {
+func (a *Attempts) keys(keys []regulation.Key) []string {
 	out := make([]string, len(keys))
 	for i, k := range keys {
 		out[i] = a.prefix + k.Key
@@ -109,8 +109,8 @@ func (a *Attempts) keys(keys []accounts.AttemptKey) []string {
 	return out
 }
 
-func (a *Attempts) Reserve(ctx context.Context, keys []accounts.AttemptKey, r accounts.Regulation, now time.Time) (time.Duration, error) {
-	args := []any{now.UnixMilli(), r.Window.Milliseconds(), accounts.BusyWait.Milliseconds()}
+func (a *Attempts) Reserve(ctx context.Context, keys []regulation.Key, r regulation.Policy, now time.Time) (time.Duration, error) {
+	args := []any{now.UnixMilli(), r.Window.Milliseconds(), regulation.BusyWait.Milliseconds()}
 	for _, k := range keys {
 		args = append(args, k.Limit)
 	}
@@ -121,7 +121,7 @@ func (a *Attempts) Reserve(ctx context.Context, keys []accounts.AttemptKey, r ac
 	return time.Duration(ms) * time.Millisecond, nil
 }
 
-func (a *Attempts) Settle(ctx context.Context, keys []accounts.AttemptKey, r accounts.Regulation, now time.Time, failed bool) error {
+func (a *Attempts) Settle(ctx context.Context, keys []regulation.Key, r regulation.Policy, now time.Time, failed bool) error {
 	args := []any{now.UnixMilli(), r.Window.Milliseconds(), r.BanTime.Milliseconds(), flag(failed)}
 	for _, k := range keys {
 		args = append(args, k.Limit)

@@ -6,25 +6,25 @@ import (
 	"testing"
 	"time"
 
-	"github.com/authgate/authgate/accounts"
+	"github.com/authgate/authgate/accounts/regulation"
 )
 
-// RunAttempts is the suite every accounts.Attempts passes. newCounters
+// RunAttempts is the suite every regulation.Attempts passes. newCounters
 // returns n counters that share their state as gates sharing a store do
 // (for an in-process counter, the same one n times).
-func RunAttempts(t *testing.T, newCounters func(t *testing.T, n int) []accounts.Attempts) {
+func RunAttempts(t *testing.T, newCounters func(t *testing.T, n int) []regulation.Attempts) {
 	ctx := context.Background()
 	base := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
-	reg := accounts.Regulation{MaxFailures: 5, MaxFailuresPerIP: 20, Window: 10 * time.Minute, BanTime: 15 * time.Minute}
-	name := func(n string) accounts.AttemptKey {
-		return accounts.AttemptKey{Key: "u:" + n, Limit: reg.MaxFailures}
+	reg := regulation.Policy{MaxFailures: 5, MaxFailuresPerIP: 20, Window: 10 * time.Minute, BanTime: 15 * time.Minute}
+	name := func(n string) regulation.Key {
+		return regulation.Key{Key: "u:" + n, Limit: reg.MaxFailures}
 	}
-	addr := func(a string) accounts.AttemptKey {
-		return accounts.AttemptKey{Key: "i:" + a, Limit: reg.MaxFailuresPerIP}
+	addr := func(a string) regulation.Key {
+		return regulation.Key{Key: "i:" + a, Limit: reg.MaxFailuresPerIP}
 	}
 	// attempt makes one whole attempt and reports the wait Reserve
 	// answered (0: the attempt was checked, and settled as failed says).
-	attempt := func(t *testing.T, a accounts.Attempts, now time.Time, failed bool, keys ...accounts.AttemptKey) time.Duration {
+	attempt := func(t *testing.T, a regulation.Attempts, now time.Time, failed bool, keys ...regulation.Key) time.Duration {
 		t.Helper()
 		wait, err := a.Reserve(ctx, keys, reg, now)
 		if err != nil {
@@ -37,11 +37,11 @@ func RunAttempts(t *testing.T, newCounters func(t *testing.T, n int) []accounts.
 		}
 		return wait
 	}
-	fail := func(t *testing.T, a accounts.Attempts, now time.Time, keys ...accounts.AttemptKey) time.Duration {
+	fail := func(t *testing.T, a regulation.Attempts, now time.Time, keys ...regulation.Key) time.Duration {
 		t.Helper()
 		return attempt(t, a, now, true, keys...)
 	}
-	succeed := func(t *testing.T, a accounts.Attempts, now time.Time, keys ...accounts.AttemptKey) time.Duration {
+	succeed := func(t *testing.T, a regulation.Attempts, now time.Time, keys ...regulation.Key) time.Duration {
 		t.Helper()
 		return attempt(t, a, now, false, keys...)
 	}
@@ -130,12 +130,12 @@ func RunAttempts(t *testing.T, newCounters func(t *testing.T, n int) []accounts.
 		// MaxFailures reservations, however they interleave.
 		cs := newCounters(t, 3)
 		var mu sync.Mutex
-		var reserved []accounts.Attempts
+		var reserved []regulation.Attempts
 		var wg sync.WaitGroup
 		for i := range 50 {
 			wg.Go(func() {
 				a := cs[i%len(cs)]
-				w, err := a.Reserve(ctx, []accounts.AttemptKey{name("alice")}, reg, base)
+				w, err := a.Reserve(ctx, []regulation.Key{name("alice")}, reg, base)
 				if err != nil {
 					t.Error(err)
 					return
@@ -152,7 +152,7 @@ func RunAttempts(t *testing.T, newCounters func(t *testing.T, n int) []accounts.
 			t.Fatalf("%d of 50 concurrent attempts reserved, want %d", len(reserved), reg.MaxFailures)
 		}
 		for _, a := range reserved {
-			if err := a.Settle(ctx, []accounts.AttemptKey{name("alice")}, reg, base, true); err != nil {
+			if err := a.Settle(ctx, []regulation.Key{name("alice")}, reg, base, true); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -166,7 +166,7 @@ func RunAttempts(t *testing.T, newCounters func(t *testing.T, n int) []accounts.
 	t.Run("Locked reads without reserving", func(t *testing.T) {
 		cs := newCounters(t, 2)
 		for range 3 * reg.MaxFailures {
-			if w, err := cs[0].Locked(ctx, []accounts.AttemptKey{name("dave")}, base); err != nil || w != 0 {
+			if w, err := cs[0].Locked(ctx, []regulation.Key{name("dave")}, base); err != nil || w != 0 {
 				t.Fatalf("Locked before any failure: %v, %v", w, err)
 			}
 		}
@@ -176,7 +176,7 @@ func RunAttempts(t *testing.T, newCounters func(t *testing.T, n int) []accounts.
 			}
 		}
 		for i, a := range cs {
-			w, err := a.Locked(ctx, []accounts.AttemptKey{addr("192.0.2.99"), name("dave")}, base.Add(time.Minute))
+			w, err := a.Locked(ctx, []regulation.Key{addr("192.0.2.99"), name("dave")}, base.Add(time.Minute))
 			if err != nil || w < reg.BanTime-time.Minute-time.Second || w > reg.BanTime-time.Minute+time.Second {
 				t.Fatalf("gate %d: Locked = %v, %v; want the ban less a minute", i, w, err)
 			}

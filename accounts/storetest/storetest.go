@@ -1,5 +1,5 @@
 // Package storetest is the conformance suite every accounts.Store passes
-// (and every accounts.Attempts): each store package's tests call Run with
+// (and every regulation.Attempts): each store package's tests call Run with
 // a constructor for a fresh, empty store. It is imported by tests only.
 package storetest
 

@@ -10,11 +10,12 @@ import (
 	"time"
 
 	"github.com/authgate/authgate/accounts"
+	"github.com/authgate/authgate/accounts/regulation"
 )
 
 // regulated locks a name after 3 failures.
 func regulated(c *accounts.Config, _ *Config) {
-	c.Regulation = accounts.Regulation{MaxFailures: 3, MaxFailuresPerIP: 50, Window: 10 * time.Minute, BanTime: 15 * time.Minute}
+	c.Regulation = regulation.Policy{MaxFailures: 3, MaxFailuresPerIP: 50, Window: 10 * time.Minute, BanTime: 15 * time.Minute}
 }
 
 // TestLoginLockout: failures are counted per canonical name, so other

@@ -17,6 +17,7 @@ import (
 	"github.com/authgate/authgate/accounts"
 	"github.com/authgate/authgate/accounts/password"
 	"github.com/authgate/authgate/accounts/redisstore"
+	"github.com/authgate/authgate/accounts/regulation"
 	"github.com/authgate/authgate/accounts/web"
 	"github.com/authgate/authgate/verify"
 )
@@ -74,7 +75,7 @@ type Config struct {
 	// X-Real-IP headers are believed.
 	TrustedProxies forwarded.TrustedProxies `env:"TRUSTED_PROXIES"`
 
-	// Brute-force regulation (accounts.Regulation): past MaxFailures
+	// Brute-force regulation (regulation.Policy): past MaxFailures
 	// failed sign-ins for one name (or MaxFailuresPerIP from one address)
 	// within FailureWindow, that name or address is refused with 429 for
 	// BanTime, even with the right password. MaxFailures=0 disables it
@@ -133,7 +134,7 @@ func defaultConfig() Config {
 	if err := trusted.UnmarshalText([]byte(strings.Join(forwarded.DefaultTrustedProxies, ","))); err != nil {
 		panic(err) // a constant; TestConfigDefaults reads it
 	}
-	reg := accounts.DefaultRegulation
+	reg := regulation.Default
 	argon := password.DefaultParams
 	return Config{
 		Listen:             ":8080",
@@ -170,8 +171,8 @@ func defaultConfig() Config {
 }
 
 // regulation is the brute-force policy the variables describe.
-func (c Config) regulation() accounts.Regulation {
-	return accounts.Regulation{MaxFailures: c.MaxFailures, MaxFailuresPerIP: c.MaxFailuresPerIP, Window: c.FailureWindow, BanTime: c.BanTime}
+func (c Config) regulation() regulation.Policy {
+	return regulation.Policy{MaxFailures: c.MaxFailures, MaxFailuresPerIP: c.MaxFailuresPerIP, Window: c.FailureWindow, BanTime: c.BanTime}
 }
 
 // argon2 is the hashing cost the variables describe.

@@ -126,7 +126,7 @@ func TestLockoutAcrossReplicas(t *testing.T) {
 		}
 		t.Logf("%d guesses and the right password at once over 3 gates: %v; the right password: %d", guesses, counts, answers[right].status)
 		// A right password only releases its check; it wipes no failures
-		// (accounts.Regulation), so at most maxFailures wrong passwords are
+		// (regulation.Policy), so at most maxFailures wrong passwords are
 		// ever checked, and the right one at most once besides.
 		if counts[http.StatusUnauthorized] > maxFailures || counts[http.StatusOK] > 1 {
 			t.Fatalf("%d wrong passwords and %d right ones checked, want at most %d and 1: the rest must be refused with 429", counts[http.StatusUnauthorized], counts[http.StatusOK], maxFailures)

@@ -11,6 +11,7 @@ import (
 	"github.com/authgate/authgate/accounts/boltstore"
 	"github.com/authgate/authgate/accounts/memstore"
 	"github.com/authgate/authgate/accounts/redisstore"
+	"github.com/authgate/authgate/accounts/regulation"
 )
 
 // openedStore is a store with the counter of failed sign-ins that goes
@@ -18,7 +19,7 @@ import (
 // lockout holds for every replica that shares the store.
 type openedStore struct {
 	store    accounts.Store
-	attempts accounts.Attempts
+	attempts regulation.Attempts
 	kind     string
 }
 
@@ -33,7 +34,7 @@ func openStore(ctx context.Context, cfg Config, log *slog.Logger) (openedStore, 
 	spec := cfg.Store
 	switch {
 	case spec == "" || spec == "memory":
-		return openedStore{memstore.New(nil), accounts.NewLocalAttempts(0), "memory"}, nil
+		return openedStore{memstore.New(nil), regulation.NewLocal(0), "memory"}, nil
 	case strings.HasPrefix(spec, "bolt://"):
 		path := strings.TrimPrefix(spec, "bolt://")
 		if path == "" {
@@ -43,7 +44,7 @@ func openStore(ctx context.Context, cfg Config, log *slog.Logger) (openedStore, 
 		if err != nil {
 			return openedStore{}, badVar("STORE", "%v", err)
 		}
-		return openedStore{s, accounts.NewLocalAttempts(0), "bolt"}, nil
+		return openedStore{s, regulation.NewLocal(0), "bolt"}, nil
 	case strings.HasPrefix(spec, "redis://"), strings.HasPrefix(spec, "rediss://"), strings.HasPrefix(spec, "redis-sentinel://"):
 		s, err := redisstore.Open(ctx, spec, redisstore.Options{Grace: cfg.RedisGrace, Logger: log})
 		if err != nil {

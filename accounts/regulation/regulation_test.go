@@ -1,4 +1,4 @@
-package accounts_test
+package regulation_test
 
 import (
 	"context"
@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/authgate/authgate/accounts"
+	"github.com/authgate/authgate/accounts/regulation"
 	"github.com/authgate/authgate/accounts/storetest"
 )
 
@@ -14,16 +14,16 @@ import (
 // around the regulation (another spelling of the name, many names from one
 // address, guesses sent at once, Basic credentials, a full table).
 
-// TestLocalAttempts runs the counter suite against the in-process counter
+// TestLocal runs the counter suite against the in-process counter
 // of the memory and bolt stores: a name locks after its failures whatever
 // address they came from; a spray of names locks the address it came from
 // and no other, so bogus names cannot lock out everyone (tinyauth
 // GHSA-9xhm-w3wj-xhqh, CVE-2026-77561); a success clears no failures;
 // attempts in flight count.
-func TestLocalAttempts(t *testing.T) {
-	storetest.RunAttempts(t, func(t *testing.T, n int) []accounts.Attempts {
-		a := accounts.NewLocalAttempts(0)
-		out := make([]accounts.Attempts, n)
+func TestLocal(t *testing.T) {
+	storetest.RunAttempts(t, func(t *testing.T, n int) []regulation.Attempts {
+		a := regulation.NewLocal(0)
+		out := make([]regulation.Attempts, n)
 		for i := range out {
 			out[i] = a
 		}
@@ -31,17 +31,17 @@ func TestLocalAttempts(t *testing.T) {
 	})
 }
 
-// TestLocalAttemptsBoundedMemory: memory stays bounded however many names
+// TestLocalBoundedMemory: memory stays bounded however many names
 // are tried, and a full table does not push out a lock. tinyauth's full
 // table locked everyone out (GHSA-9xhm-w3wj-xhqh, CVE-2026-77561); the
 // opposite failure, forgetting a lock, would reopen the guessing.
-func TestLocalAttemptsBoundedMemory(t *testing.T) {
+func TestLocalBoundedMemory(t *testing.T) {
 	ctx := context.Background()
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	r := accounts.Regulation{MaxFailures: 5, MaxFailuresPerIP: 0, Window: time.Hour, BanTime: time.Hour}
-	a := accounts.NewLocalAttempts(1000)
-	key := func(name string) []accounts.AttemptKey {
-		return []accounts.AttemptKey{{Key: "u:" + name, Limit: r.MaxFailures}}
+	r := regulation.Policy{MaxFailures: 5, MaxFailuresPerIP: 0, Window: time.Hour, BanTime: time.Hour}
+	a := regulation.NewLocal(1000)
+	key := func(name string) []regulation.Key {
+		return []regulation.Key{{Key: "u:" + name, Limit: r.MaxFailures}}
 	}
 	failOnce := func(name string) {
 		if w, _ := a.Reserve(ctx, key(name), r, now); w == 0 {

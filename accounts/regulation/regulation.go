@@ -1,49 +1,54 @@
-package accounts
+// Package regulation is the brute-force policy of sign-ins (Policy: so
+// many failures per name or per client address within a window lock that
+// name or address for a while), the Attempts interface that keeps its
+// counters, and Local, the counter of one process. accounts applies the
+// policy to every password and second-factor check; a shared store (Redis)
+// implements Attempts for every replica at once.
+package regulation
 
 import (
 	"context"
-	"strconv"
 	"sync"
 	"time"
 
 	"github.com/hashicorp/golang-lru/v2/simplelru"
 )
 
-// Regulation is the brute-force policy: past MaxFailures failed sign-ins
+// Policy is the brute-force policy: past MaxFailures failed sign-ins
 // for one name, or MaxFailuresPerIP from one client address, within
 // Window, that name or address is refused for BanTime, even with the right
 // password. The defaults follow common practice for login throttling
 // (OWASP Authentication Cheat Sheet): a handful of failures, then a lock
 // measured in minutes.
-type Regulation struct {
+type Policy struct {
 	MaxFailures      int           // per username; 0 turns regulation off
 	MaxFailuresPerIP int           // per client address; 0: addresses are not limited
 	Window           time.Duration // failures older than this are forgotten
 	BanTime          time.Duration // how long a lock lasts
 }
 
-// DefaultRegulation: 5 failures per name or 20 per address within 10
+// Default: 5 failures per name or 20 per address within 10
 // minutes lock that name or address for 15 minutes.
-var DefaultRegulation = Regulation{MaxFailures: 5, MaxFailuresPerIP: 20, Window: 10 * time.Minute, BanTime: 15 * time.Minute}
+var Default = Policy{MaxFailures: 5, MaxFailuresPerIP: 20, Window: 10 * time.Minute, BanTime: 15 * time.Minute}
 
 // On reports whether sign-ins are regulated at all.
-func (r Regulation) On() bool { return r.MaxFailures > 0 }
+func (r Policy) On() bool { return r.MaxFailures > 0 }
 
-// keys is what one attempt is counted against: the canonical name (when
+// Keys is what one attempt is counted against: the canonical name (when
 // the name was valid at all) and the client address.
-func (r Regulation) keys(name, ip string) []AttemptKey {
-	keys := make([]AttemptKey, 0, 2)
+func (r Policy) Keys(name, ip string) []Key {
+	keys := make([]Key, 0, 2)
 	if name != "" {
-		keys = append(keys, AttemptKey{Key: "u:" + name, Limit: r.MaxFailures})
+		keys = append(keys, Key{Key: "u:" + name, Limit: r.MaxFailures})
 	}
 	if ip != "" {
-		keys = append(keys, AttemptKey{Key: "i:" + ip, Limit: r.MaxFailuresPerIP})
+		keys = append(keys, Key{Key: "i:" + ip, Limit: r.MaxFailuresPerIP})
 	}
 	return keys
 }
 
-// AttemptKey is one counter an attempt is charged to.
-type AttemptKey struct {
+// Key is one counter an attempt is charged to.
+type Key struct {
 	Key   string
 	Limit int // 0: counted, never locked
 }
@@ -58,29 +63,29 @@ type Attempts interface {
 	// key is locked, wait is how long it stays locked; when a key's
 	// failures plus the attempts in flight already reach its limit, wait
 	// is BusyWait. A store that cannot answer wraps ErrUnavailable.
-	Reserve(ctx context.Context, keys []AttemptKey, r Regulation, now time.Time) (wait time.Duration, err error)
+	Reserve(ctx context.Context, keys []Key, r Policy, now time.Time) (wait time.Duration, err error)
 	// Settle ends a reserved attempt. A failure is counted, and locks each
 	// key it brings to its limit. A success only releases its reservation:
 	// it does not wipe the window's failures, or a right password among
 	// guesses sent at once would buy the sender a fresh set of guesses (and
 	// one valid account would launder an address's guesses at others).
-	Settle(ctx context.Context, keys []AttemptKey, r Regulation, now time.Time, failed bool) error
+	Settle(ctx context.Context, keys []Key, r Policy, now time.Time, failed bool) error
 	// Locked says how long the longest lock among keys lasts (0: none),
 	// reserving nothing: the check of credentials already verified.
-	Locked(ctx context.Context, keys []AttemptKey, now time.Time) (time.Duration, error)
+	Locked(ctx context.Context, keys []Key, now time.Time) (time.Duration, error)
 }
 
 // BusyWait is the wait answered while a key's remaining guesses are all in
 // flight: they will settle within a hash's time.
 const BusyWait = time.Second
 
-// DefaultAttemptEntries bounds the keys a LocalAttempts tracks.
-const DefaultAttemptEntries = 100_000
+// DefaultEntries bounds the keys a Local tracks.
+const DefaultEntries = 100_000
 
-// LocalAttempts counts in this process: the counter of the memory and bolt
+// Local counts in this process: the counter of the memory and bolt
 // stores, and the fallback of Basic credentials on /verify while a shared
 // counter cannot be reached. It is safe for concurrent use.
-type LocalAttempts struct {
+type Local struct {
 	mu     sync.Mutex
 	counts *simplelru.LRU[string, *attemptCount]
 	// locks are kept apart so that a flood of new names, which fills
@@ -94,27 +99,27 @@ type attemptCount struct {
 	windowStart        time.Time
 }
 
-var _ Attempts = (*LocalAttempts)(nil)
+var _ Attempts = (*Local)(nil)
 
-// NewLocalAttempts tracks up to entries keys (<= 0: DefaultAttemptEntries);
+// NewLocal tracks up to entries keys (<= 0: DefaultEntries);
 // past that the least recently used are forgotten.
-func NewLocalAttempts(entries int) *LocalAttempts {
+func NewLocal(entries int) *Local {
 	if entries <= 0 {
-		entries = DefaultAttemptEntries
+		entries = DefaultEntries
 	}
 	counts, _ := simplelru.NewLRU[string, *attemptCount](entries, nil)
 	locks, _ := simplelru.NewLRU[string, time.Time](entries, nil)
-	return &LocalAttempts{counts: counts, locks: locks}
+	return &Local{counts: counts, locks: locks}
 }
 
-func (l *LocalAttempts) Locked(_ context.Context, keys []AttemptKey, now time.Time) (time.Duration, error) {
+func (l *Local) Locked(_ context.Context, keys []Key, now time.Time) (time.Duration, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.locked(keys, now), nil
 }
 
 // locked is the longest lock among keys; expired locks are dropped.
-func (l *LocalAttempts) locked(keys []AttemptKey, now time.Time) time.Duration {
+func (l *Local) locked(keys []Key, now time.Time) time.Duration {
 	var wait time.Duration
 	for _, k := range keys {
 		if until, ok := l.locks.Get(k.Key); ok {
@@ -128,7 +133,7 @@ func (l *LocalAttempts) locked(keys []AttemptKey, now time.Time) time.Duration {
 	return wait
 }
 
-func (l *LocalAttempts) Reserve(_ context.Context, keys []AttemptKey, r Regulation, now time.Time) (time.Duration, error) {
+func (l *Local) Reserve(_ context.Context, keys []Key, r Policy, now time.Time) (time.Duration, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if wait := l.locked(keys, now); wait > 0 {
@@ -145,7 +150,7 @@ func (l *LocalAttempts) Reserve(_ context.Context, keys []AttemptKey, r Regulati
 	return 0, nil
 }
 
-func (l *LocalAttempts) Settle(_ context.Context, keys []AttemptKey, r Regulation, now time.Time, failed bool) error {
+func (l *Local) Settle(_ context.Context, keys []Key, r Policy, now time.Time, failed bool) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for _, k := range keys {
@@ -167,7 +172,7 @@ func (l *LocalAttempts) Settle(_ context.Context, keys []AttemptKey, r Regulatio
 
 // count returns key's counter with failures older than the window
 // forgotten; create adds a missing one.
-func (l *LocalAttempts) count(key string, r Regulation, now time.Time, create bool) *attemptCount {
+func (l *Local) count(key string, r Policy, now time.Time, create bool) *attemptCount {
 	c, ok := l.counts.Get(key)
 	if !ok {
 		if !create {
@@ -186,22 +191,8 @@ func (l *LocalAttempts) count(key string, r Regulation, now time.Time, create bo
 }
 
 // Len is the number of tracked keys (counters and locks).
-func (l *LocalAttempts) Len() int {
+func (l *Local) Len() int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.counts.Len() + l.locks.Len()
-}
-
-// lockedError is the answer to an attempt refused by a lock.
-func lockedError(wait time.Duration) *Error {
-	return &Error{Code: Locked, Message: "too many failed attempts; try again in " + minutes(wait), RetryAfter: wait}
-}
-
-// minutes renders a wait for people: "1 minute", "15 minutes".
-func minutes(d time.Duration) string {
-	m := int((d + time.Minute - 1) / time.Minute)
-	if m <= 1 {
-		return "1 minute"
-	}
-	return strconv.Itoa(m) + " minutes"
 }
