@@ -48,6 +48,7 @@ func benchVerifier(b *testing.B, cacheSize int, mods ...func(*Config)) (*fixture
 	f.tokens = f.v.cfg.Tokens
 	ls.m.Store("sess-1", "alice")
 	c := claimsFor("alice", "sess-1", "admins", "dev")
+	c.AMR = []string{MethodPassword, MethodOTP}
 	c.IssuedAt.Time = time.Now().Add(-time.Minute)
 	c.ExpiresAt.Time = time.Now().Add(time.Hour)
 	return f, ls, f.sign(b, c)
@@ -95,6 +96,10 @@ func BenchmarkVerify(b *testing.B) {
 	b.Run("groups-policy", func(b *testing.B) {
 		f, _, tok := benchVerifier(b, DefaultTokenCacheSize)
 		runVerify(b, f, verifyReq("/verify?groups=admins", "Authorization", "Bearer "+tok), 200)
+	})
+	b.Run("mfa-policy", func(b *testing.B) {
+		f, _, tok := benchVerifier(b, DefaultTokenCacheSize)
+		runVerify(b, f, verifyReq("/verify?mfa=1", "Authorization", "Bearer "+tok), 200)
 	})
 	b.Run("no-credentials", func(b *testing.B) {
 		f, _, _ := benchVerifier(b, DefaultTokenCacheSize)
