@@ -290,6 +290,17 @@ func (h *Handler) Login(c echo.Context) error {
 	h.log.Info("signed in", "user", u.Name, "client_ip", c.RealIP(), "amr", amr)
 	c.SetCookie(h.sessionCookie(token, expires))
 	c.Response().Header().Set("Cache-Control", "no-store")
+	if in.form && in.mfa && !verify.HasOTP(amr) {
+		// The site asked for a second factor this user has not set up:
+		// back to rd would only bounce here again. The signed-in page's
+		// set-up comes next, keeping rd for after.
+		target := h.homeURL()
+		if rd := h.safeRD(in.rd); rd != "" {
+			target += "?rd=" + url.QueryEscape(rd)
+		}
+		c.Response().Header().Set("Cache-Control", "no-store")
+		return c.Redirect(http.StatusSeeOther, target+"#two-factor")
+	}
 	if in.form {
 		return h.redirectAfterLogin(c, in.rd)
 	}

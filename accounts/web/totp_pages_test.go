@@ -298,3 +298,41 @@ func TestTOTPHomeShowsAMR(t *testing.T) {
 	}
 	checkCSP(t, f.do("GET", "/login", "", "", nil))
 }
+
+// TestLoginPageMFA: where /verify sends a session without the second
+// factor a site requires (/login?mfa=1), the page says why and offers to
+// sign in again or set it up; a user without TOTP who signs in there is
+// taken to the set-up, not bounced back; a session with a code is shown
+// the signed-in page.
+func TestLoginPageMFA(t *testing.T) {
+	f := newTOTPFixture(t, nil)
+	const rd = "https://app.example.com/admin"
+	page := "/login?mfa=1&rd=" + url.QueryEscape(rd)
+	f.register(t, "bob", alicePW)
+	bobTok := f.login(t, "bob", alicePW)
+
+	w := f.do("GET", page, "", "", map[string]string{"Cookie": "authgate_session=" + bobTok})
+	body := w.Body.String()
+	if w.Code != 200 || !strings.Contains(body, "This site needs two-factor authentication") ||
+		!strings.Contains(body, "set it up first") || !strings.Contains(body, `name="password"`) || !strings.Contains(body, `name="mfa" value="1"`) {
+		t.Fatalf("mfa=1 for a password session without TOTP: %d\n%s", w.Code, body)
+	}
+
+	w = f.do("POST", "/login", formCT, url.Values{"username": {"bob"}, "password": {alicePW}, "rd": {rd}, "mfa": {"1"}}.Encode(), sameOrigin(""))
+	loc := w.Header().Get("Location")
+	if w.Code != http.StatusSeeOther || !strings.HasSuffix(loc, "/?rd="+url.QueryEscape(rd)+"#two-factor") || sessionCookie(w) == "" {
+		t.Fatalf("password sign-in at mfa=1 without TOTP: %d, Location %q", w.Code, loc)
+	}
+	// Without mfa=1 the same sign-in follows rd.
+	w = f.do("POST", "/login", formCT, url.Values{"username": {"bob"}, "password": {alicePW}, "rd": {rd}}.Encode(), sameOrigin(""))
+	if loc := w.Header().Get("Location"); w.Code != http.StatusSeeOther || loc != rd {
+		t.Fatalf("password sign-in: %d, Location %q", w.Code, loc)
+	}
+
+	_, secret, _ := f.enable(t, "alice", alicePW)
+	otpTok := f.signIn(t, secret)
+	w = f.do("GET", page, "", "", map[string]string{"Cookie": "authgate_session=" + otpTok})
+	if body := w.Body.String(); w.Code != 200 || !strings.Contains(body, "Signed in as") || strings.Contains(body, "This site needs") {
+		t.Fatalf("mfa=1 for a session with a code: %d\n%s", w.Code, body)
+	}
+}
