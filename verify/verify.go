@@ -541,11 +541,11 @@ func (v *Verifier) needSecondFactor(c echo.Context, r *http.Request) error {
 		return v.refuse(c, http.StatusForbidden, bodyNeedMFA)
 	}
 	h := c.Response().Header()
+	h["Www-Authenticate"] = v.wwwAuth
 	h["Location"] = []string{v.loginLocation(o, "mfa=1")}
 	if v.redirects(r, o, true) {
 		return v.refuse(c, http.StatusFound, nil)
 	}
-	h["Www-Authenticate"] = v.wwwAuth
 	return v.refuse(c, http.StatusUnauthorized, bodyNeedMFA)
 }
 
