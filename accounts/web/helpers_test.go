@@ -16,6 +16,7 @@ import (
 
 	"github.com/authgate/authgate/accounts"
 	"github.com/authgate/authgate/accounts/memstore"
+	"github.com/authgate/authgate/accounts/mfa"
 	"github.com/authgate/authgate/accounts/password"
 	"github.com/authgate/authgate/verify"
 )
@@ -37,7 +38,15 @@ type fixture struct {
 // the Handler's configuration before they are built.
 func newFixture(tb testing.TB, mod func(*accounts.Config, *Config)) *fixture {
 	tb.Helper()
-	tokens, err := verify.NewTokens("authgate", verify.Secret("k7Vq3xZ9pL2mN8rT4wY6bC1dF5gH0jS9"), nil, nil)
+	return newFixtureAt(tb, nil, mod)
+}
+
+// newFixtureAt is newFixture on the clock now (nil: time.Now), shared by
+// the Service, the tokens and the store, wired as cmd/authgate wires them
+// (second factors sealed, every route of the package).
+func newFixtureAt(tb testing.TB, now func() time.Time, mod func(*accounts.Config, *Config)) *fixture {
+	tb.Helper()
+	tokens, err := verify.NewTokens("authgate", verify.Secret("k7Vq3xZ9pL2mN8rT4wY6bC1dF5gH0jS9"), nil, now)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -45,10 +54,14 @@ func newFixture(tb testing.TB, mod func(*accounts.Config, *Config)) *fixture {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	store := memstore.New(nil)
+	sealer, err := mfa.NewSealer([]byte("a sealing secret for the web tests"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	store := memstore.New(now)
 	acfg := accounts.Config{
 		Store: store, Tokens: tokens, Hasher: hasher,
-		SessionTTL: time.Hour, Registration: true,
+		SessionTTL: time.Hour, Registration: true, Sealer: sealer, Now: now,
 	}
 	wcfg := Config{
 		Cookie:   Cookie{Name: "authgate_session", Domain: "example.com", Secure: true},
@@ -82,6 +95,9 @@ func newFixture(tb testing.TB, mod func(*accounts.Config, *Config)) *fixture {
 	e.POST("/logout", h.Logout)
 	e.GET("/", h.Home)
 	e.GET("/assets/*", h.Asset)
+	e.POST("/totp/setup", h.TOTPSetup)
+	e.POST("/totp/confirm", h.TOTPConfirm)
+	e.POST("/totp/disable", h.TOTPDisable)
 	return &fixture{svc: svc, store: store, tokens: tokens, e: e}
 }
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/base32"
 	"encoding/json"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -16,14 +15,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/labstack/echo/v4"
-
 	"github.com/authgate/authgate/accounts"
-	"github.com/authgate/authgate/accounts/memstore"
 	"github.com/authgate/authgate/accounts/mfa"
-	"github.com/authgate/authgate/accounts/password"
-	"github.com/authgate/authgate/verify"
-	"github.com/authgate/authgate/verify/redirect"
 )
 
 // testClock is the one clock of a TOTP fixture: the Service (codes,
@@ -62,57 +55,13 @@ type totpFixture struct {
 func newTOTPFixture(tb testing.TB, mod func(*accounts.Config, *Config)) *totpFixture {
 	tb.Helper()
 	clock := &testClock{t: time.Now().Truncate(mfa.Period).Add(5 * time.Second)}
-	tokens, err := verify.NewTokens("authgate", verify.Secret("k7Vq3xZ9pL2mN8rT4wY6bC1dF5gH0jS9"), nil, clock.Now)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	hasher, err := password.New(fastParams, 0)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	sealer, err := mfa.NewSealer([]byte("a sealing secret for the totp tests"))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	store := memstore.New(clock.Now)
-	acfg := accounts.Config{
-		Store: store, Tokens: tokens, Hasher: hasher,
-		SessionTTL: time.Hour, Registration: true,
-		Sealer: sealer, TOTPIssuer: totpTitle, Now: clock.Now,
-	}
-	wcfg := Config{
-		Cookie:   Cookie{Name: "authgate_session", Domain: "example.com", Secure: true},
-		LoginURL: "https://auth.example.com/login",
-		Domains:  redirect.Domains{"example.com"},
-		Title:    totpTitle,
-	}
-	if mod != nil {
-		mod(&acfg, &wcfg)
-	}
-	svc, err := accounts.New(acfg)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	wcfg.Service = svc
-	wcfg.Sessions = verify.New(verify.Config{
-		Tokens: tokens, Sessions: store, CookieName: wcfg.Cookie.Name,
-		LoginURL: wcfg.LoginURL, Domains: wcfg.Domains,
+	f := newFixtureAt(tb, clock.Now, func(a *accounts.Config, w *Config) {
+		a.TOTPIssuer, w.Title = totpTitle, totpTitle
+		if mod != nil {
+			mod(a, w)
+		}
 	})
-	h, err := New(wcfg)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	e := echo.New()
-	e.HTTPErrorHandler = ErrorHandler(slog.New(slog.DiscardHandler))
-	e.POST("/register", h.Register)
-	e.POST("/login", h.Login)
-	e.GET("/login", h.LoginPage)
-	e.POST("/logout", h.Logout)
-	e.GET("/", h.Home)
-	e.POST("/totp/setup", h.TOTPSetup)
-	e.POST("/totp/confirm", h.TOTPConfirm)
-	e.POST("/totp/disable", h.TOTPDisable)
-	return &totpFixture{fixture: &fixture{svc: svc, store: store, tokens: tokens, e: e}, clock: clock}
+	return &totpFixture{fixture: f, clock: clock}
 }
 
 // obj is a JSON object of string fields: obj("a", "1", "b", "2").
