@@ -61,6 +61,9 @@ type Config struct {
 	Sealer *mfa.Sealer
 	// TOTPIssuer names the gate in authenticator apps (AUTHGATE_TITLE).
 	TOTPIssuer string
+	// SessionEnded, when set, hears of every session a logout ends, so
+	// what is cached for it elsewhere (identity assertions) goes too.
+	SessionEnded func(id string)
 
 	Logger *slog.Logger
 	Now    func() time.Time
@@ -317,7 +320,13 @@ func (s *Service) EndSession(ctx context.Context, token string) error {
 	if err != nil {
 		return nil
 	}
-	return s.cfg.Store.DeleteSession(ctx, id)
+	if err := s.cfg.Store.DeleteSession(ctx, id); err != nil {
+		return err
+	}
+	if s.cfg.SessionEnded != nil {
+		s.cfg.SessionEnded(id)
+	}
+	return nil
 }
 
 // newSessionID returns 128 random bits, URL-safe.

@@ -17,6 +17,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/authgate/authgate/verify/assertion"
 	"github.com/authgate/authgate/verify/rules"
 )
 
@@ -106,6 +107,9 @@ type Config struct {
 	// for a session established with a second factor, as if every
 	// location's verify URL said ?mfa=1. Allow rules still allow.
 	RequireMFA bool
+	// Assertions, when set (AUTHGATE_ASSERTION_KEY_FILE), adds a signed
+	// identity assertion to every 200 for a signed-in identity.
+	Assertions *assertion.Issuer
 }
 
 // Verifier serves /verify.
@@ -253,7 +257,32 @@ func (v *Verifier) signedIn(c echo.Context, r *http.Request, rule *rules.Rule, n
 		hv = identityHeader(id) // Basic credentials
 	}
 	v.setIdentity(c, hv)
+	if v.cfg.Assertions != nil {
+		v.assert(c, r, tok, id, now)
+	}
 	return ReasonOK, c.NoContent(http.StatusOK)
+}
+
+// assert adds the signed identity assertion for the application the
+// original request went to. Without a known origin (no trusted proxy
+// described it) there is no audience, and no assertion; a failure to sign
+// leaves it out too: the application then refuses, the gate does not.
+func (v *Verifier) assert(c echo.Context, r *http.Request, tok *verifiedToken, id Identity, now time.Time) {
+	o := forwarded.OriginalRequest(r, v.cfg.Trusted.Peer(r))
+	aud := assertion.Audience(o.Scheme, o.Host)
+	if aud == "" {
+		return
+	}
+	s := assertion.Subject{User: id.User, Name: id.Name, Email: id.Email, Groups: id.Groups}
+	if tok != nil {
+		s.Session, s.AMR = tok.session, tok.amr
+	}
+	hv, err := v.cfg.Assertions.Assert(s, aud, now)
+	if err != nil {
+		v.log.Error("verify: identity assertion could not be signed", "err", err)
+		return
+	}
+	c.Response().Header()[assertion.Header] = hv
 }
 
 func (v *Verifier) setIdentity(c echo.Context, hv [4][]string) {
@@ -294,6 +323,9 @@ func (v *Verifier) ruled(c echo.Context, r *http.Request, set *rules.Set, now ti
 			if tok, err := v.live(r.Context(), v.requestToken(r, auth), now); err == nil {
 				hv, reason = tok.header, ReasonOK
 				o.user, o.session = tok.user, tok.session
+				if v.cfg.Assertions != nil {
+					v.assert(c, r, tok, tok.id, now)
+				}
 			}
 		}
 		v.setIdentity(c, hv)
@@ -438,9 +470,20 @@ func (v *Verifier) live(ctx context.Context, raw string, now time.Time) (*verifi
 		if v.tokens != nil {
 			v.tokens.forget(raw)
 		}
+		if v.cfg.Assertions != nil {
+			v.cfg.Assertions.Forget(tok.session) // signed out: its assertions go
+		}
 		return nil, errSessionEnded
 	}
 	return tok, nil
+}
+
+// SessionEnded drops what the Verifier keeps for a session that a logout
+// just ended (its identity assertions).
+func (v *Verifier) SessionEnded(id string) {
+	if v.cfg.Assertions != nil {
+		v.cfg.Assertions.Forget(id)
+	}
 }
 
 // SignedIn describes the live session a request carries.

@@ -20,6 +20,7 @@ import (
 	"github.com/authgate/authgate/accounts/regulation"
 	"github.com/authgate/authgate/accounts/web"
 	"github.com/authgate/authgate/verify"
+	"github.com/authgate/authgate/verify/assertion"
 )
 
 const envPrefix = "AUTHGATE_"
@@ -126,6 +127,13 @@ type Config struct {
 	// off the public network (127.0.0.1:9464, or a port only the
 	// monitoring can reach).
 	MetricsListen string `env:"METRICS_LISTEN"`
+
+	// AssertionKeyFile (a PKCS#8 EC P-256 or Ed25519 private key) turns
+	// on signed identity assertions and the JWKS; the previous key is
+	// published, never used to sign.
+	AssertionKeyFile         string        `env:"ASSERTION_KEY_FILE"`
+	AssertionKeyFilePrevious string        `env:"ASSERTION_KEY_FILE_PREVIOUS"`
+	AssertionTTL             time.Duration `env:"ASSERTION_TTL"`
 }
 
 // defaultConfig is the one place the gate's defaults are written down.
@@ -167,6 +175,7 @@ func defaultConfig() Config {
 		LogFormat:          "text",
 		Title:              web.DefaultTitle,
 		DecisionLog:        decisionLog(verify.LogDenied),
+		AssertionTTL:       assertion.DefaultTTL,
 	}
 }
 
@@ -265,6 +274,12 @@ func (c Config) check() error {
 	}
 	if c.BanTime <= 0 {
 		return badVar("BAN_TIME", "must be a positive duration")
+	}
+	if c.AssertionTTL < assertion.MinTTL || c.AssertionTTL > assertion.MaxTTL {
+		return badVar("ASSERTION_TTL", "must be between %s and %s, got %s", assertion.MinTTL, assertion.MaxTTL, c.AssertionTTL)
+	}
+	if c.AssertionKeyFilePrevious != "" && c.AssertionKeyFile == "" {
+		return badVar("ASSERTION_KEY_FILE_PREVIOUS", "is set without AUTHGATE_ASSERTION_KEY_FILE: the previous key is only published beside a current one")
 	}
 	if c.BasicCacheTTL < time.Second || c.BasicCacheTTL > time.Hour {
 		return badVar("BASIC_CACHE_TTL", "must be between 1s and 1h")

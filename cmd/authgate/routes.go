@@ -41,6 +41,8 @@ func (s *server) routes() http.Handler {
 	e.GET("/", s.web.Home)
 	e.GET("/assets/*", s.web.Asset)
 
+	e.GET("/.well-known/jwks.json", s.jwks)
+
 	e.GET("/healthz", func(c echo.Context) error { return c.String(http.StatusOK, "ok\n") })
 	e.GET("/readyz", s.ready)
 	return e
@@ -51,6 +53,16 @@ func (s *server) ready(c echo.Context) error {
 		return &accounts.Error{Code: accounts.Unavailable, Message: "store unavailable", Err: err}
 	}
 	return c.String(http.StatusOK, "ready\n")
+}
+
+// jwks publishes the keys that check identity assertions; 404 without
+// them.
+func (s *server) jwks(c echo.Context) error {
+	if s.assertions == nil {
+		return echo.ErrNotFound
+	}
+	c.Response().Header().Set("Cache-Control", "public, max-age=300")
+	return c.JSONBlob(http.StatusOK, s.assertions.JWKS())
 }
 
 func (s *server) logPanic(c echo.Context, err error, stack []byte) error {

@@ -24,6 +24,7 @@ import (
 	"github.com/authgate/authgate/accounts/password"
 	"github.com/authgate/authgate/accounts/web"
 	"github.com/authgate/authgate/verify"
+	"github.com/authgate/authgate/verify/assertion"
 	"github.com/authgate/authgate/verify/rules"
 )
 
@@ -40,6 +41,8 @@ func run(ctx context.Context, args, environ []string, stdin io.Reader, stdout, s
 			return users(ctx, args[1:], environ, stdin, stdout)
 		case "rules":
 			return cli.Rules(args[1:], stdout)
+		case "keygen":
+			return cli.Keygen(args[1:], stdout)
 		case "version", "--version":
 			return printVersion(stdout)
 		case "help", "-h", "--help":
@@ -81,6 +84,7 @@ commands:
   users           add, list, passwd, groups, delete accounts in a bolt or redis store
   version         print the version, the commit and the Go version
   rules           check an access rules file (AUTHGATE_RULES_FILE), explain which rule decides a request
+  keygen          print a new private key for AUTHGATE_ASSERTION_KEY_FILE (-type ec|ed25519)
 
 configuration: AUTHGATE_* environment variables, see README.md
 `
@@ -144,6 +148,9 @@ type server struct {
 	handler  http.Handler
 	rules    *rules.File      // nil without AUTHGATE_RULES_FILE
 	metrics  *metrics.Metrics // nil without AUTHGATE_METRICS_LISTEN
+	// assertions signs identity assertions; nil without
+	// AUTHGATE_ASSERTION_KEY_FILE.
+	assertions *assertion.Issuer
 	// checked is the store as the service uses it: with metrics, wrapped
 	// so its failures are counted (store keeps the concrete store, for
 	// sweeping and closing).
@@ -169,6 +176,10 @@ func newServer(ctx context.Context, cfg Config, log *slog.Logger) (*server, erro
 	if err != nil {
 		return nil, err
 	}
+	assertions, err := newAssertions(cfg)
+	if err != nil {
+		return nil, err
+	}
 	static, err := loadUsersFile(cfg)
 	if err != nil {
 		return nil, err
@@ -187,7 +198,7 @@ func newServer(ctx context.Context, cfg Config, log *slog.Logger) (*server, erro
 	if err != nil {
 		return nil, err
 	}
-	s := &server{cfg: cfg, log: log, store: st.store, kind: st.kind, rules: rf}
+	s := &server{cfg: cfg, log: log, store: st.store, kind: st.kind, rules: rf, assertions: assertions}
 	s.checked = st.store
 	if cfg.MetricsListen != "" {
 		b := readBuildInfo()
@@ -225,6 +236,7 @@ func (s *server) wire(tokens *verify.Tokens, sealer *mfa.Sealer, hasher *passwor
 		BasicCacheTTL:      cfg.BasicCacheTTL,
 		Sealer:             sealer,
 		TOTPIssuer:         cfg.Title,
+		SessionEnded:       func(id string) { s.verifier.SessionEnded(id) },
 		Logger:             s.log,
 	})
 	if err != nil {
@@ -248,6 +260,7 @@ func (s *server) wire(tokens *verify.Tokens, sealer *mfa.Sealer, hasher *passwor
 		Rules:          ruleSet,
 		DecisionLog:    verify.DecisionLog(cfg.DecisionLog),
 		RequireMFA:     cfg.TOTPRequired,
+		Assertions:     s.assertions,
 	}
 	var events web.Events
 	if s.metrics != nil {
@@ -266,6 +279,25 @@ func (s *server) wire(tokens *verify.Tokens, sealer *mfa.Sealer, hasher *passwor
 		Events:   events,
 	})
 	return err
+}
+
+// newAssertions loads AUTHGATE_ASSERTION_KEY_FILE (and the previous key);
+// nil when it is unset.
+func newAssertions(cfg Config) (*assertion.Issuer, error) {
+	if cfg.AssertionKeyFile == "" {
+		return nil, nil
+	}
+	key, err := assertion.LoadFile(cfg.AssertionKeyFile)
+	if err != nil {
+		return nil, badVar("ASSERTION_KEY_FILE", "%v", err)
+	}
+	var prev *assertion.Key
+	if cfg.AssertionKeyFilePrevious != "" {
+		if prev, err = assertion.LoadFile(cfg.AssertionKeyFilePrevious); err != nil {
+			return nil, badVar("ASSERTION_KEY_FILE_PREVIOUS", "%v", err)
+		}
+	}
+	return assertion.New(assertion.Config{Key: key, Previous: prev, Issuer: cfg.Issuer, TTL: cfg.AssertionTTL})
 }
 
 // loadUsersFile reads AUTHGATE_USERS_FILE (nil when unset).

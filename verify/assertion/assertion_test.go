@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/MicahParks/keyfunc/v3"
 	"github.com/golang-jwt/jwt/v5"
 )
 
@@ -236,6 +237,16 @@ func TestRotation(t *testing.T) {
 		t.Fatalf("JWKS %s", after.JWKS())
 	}
 	verifyWithJWKS(t, after.JWKS(), hv[0], now)
+	// And as a kept library reads the document.
+	kf, err := keyfunc.NewJWKSetJSON(after.JWKS())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tok := range []string{hv[0]} {
+		if _, err := jwt.Parse(tok, kf.Keyfunc, jwt.WithTimeFunc(func() time.Time { return now })); err != nil {
+			t.Fatalf("keyfunc: the previous key's assertion does not verify: %v", err)
+		}
+	}
 	fresh, _ := after.Assert(Subject{User: "alice", Session: "s"}, "https://app.example.com", now)
 	if _, tok := verifyWithJWKS(t, after.JWKS(), fresh[0], now); tok.Header["kid"] != newKey.Kid() {
 		t.Fatal("new assertions are not signed by the current key")

@@ -21,6 +21,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"os"
 	"sort"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -111,6 +112,20 @@ func Thumbprint(required map[string]string) string {
 	buf = append(buf, '}')
 	sum := sha256.Sum256(buf)
 	return base64.RawURLEncoding.EncodeToString(sum[:])
+}
+
+// LoadFile reads a key file written by "authgate keygen" (or openssl
+// genpkey).
+func LoadFile(path string) (*Key, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	k, err := ParsePEM(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return k, nil
 }
 
 // JWK is the public half of k.
