@@ -97,6 +97,10 @@ func BenchmarkVerify(b *testing.B) {
 		f, _, tok := benchVerifier(b, DefaultTokenCacheSize)
 		runVerify(b, f, verifyReq("/verify?groups=admins", "Authorization", "Bearer "+tok), 200)
 	})
+	b.Run("bearer-cache-hit-assertion", func(b *testing.B) {
+		f, _, tok := benchVerifier(b, DefaultTokenCacheSize, func(c *Config) { c.Assertions = newAssertions(b) })
+		runVerify(b, f, verifyReq("/verify", "Authorization", "Bearer "+tok), 200)
+	})
 	b.Run("mfa-policy", func(b *testing.B) {
 		f, _, tok := benchVerifier(b, DefaultTokenCacheSize)
 		runVerify(b, f, verifyReq("/verify?mfa=1", "Authorization", "Bearer "+tok), 200)

@@ -6,6 +6,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/authgate/authgate/verify/assertion"
 )
 
 // tokenCache remembers tokens that passed full validation (signature,
@@ -44,8 +46,11 @@ type verifiedToken struct {
 	expires time.Time // exp itself
 	amr     []string
 	otp     bool // amr names a second factor
-	id      Identity
-	header  [4][]string // Remote-User, Remote-Email, Remote-Name, Remote-Groups
+	// assertions holds this session's identity assertions, once asked
+	// for: kept here, a cache hit skips the issuer's own lookup.
+	assertions atomic.Pointer[assertion.Handle]
+	id         Identity
+	header     [4][]string // Remote-User, Remote-Email, Remote-Name, Remote-Groups
 }
 
 func newVerifiedToken(c *Claims) *verifiedToken {

@@ -268,16 +268,23 @@ func (v *Verifier) signedIn(c echo.Context, r *http.Request, rule *rules.Rule, n
 // described it) there is no audience, and no assertion; a failure to sign
 // leaves it out too: the application then refuses, the gate does not.
 func (v *Verifier) assert(c echo.Context, r *http.Request, tok *verifiedToken, id Identity, now time.Time) {
-	o := forwarded.OriginalRequest(r, v.cfg.Trusted.Peer(r))
-	aud := assertion.Audience(o.Scheme, o.Host)
-	if aud == "" {
+	sch, host := forwarded.Origin(r, v.cfg.Trusted.Peer(r))
+	if sch == "" || host == "" {
 		return
 	}
+	iss := v.cfg.Assertions
 	s := assertion.Subject{User: id.User, Name: id.Name, Email: id.Email, Groups: id.Groups}
+	var h *assertion.Handle
 	if tok != nil {
 		s.Session, s.AMR = tok.session, tok.amr
+		if h = tok.assertions.Load(); h == nil {
+			h = iss.Handle(s)
+			tok.assertions.Store(h)
+		}
+	} else {
+		h = iss.Handle(s) // Basic credentials
 	}
-	hv, err := v.cfg.Assertions.Assert(s, aud, now)
+	hv, err := iss.AssertWith(h, s, sch, host, now)
 	if err != nil {
 		v.log.Error("verify: identity assertion could not be signed", "err", err)
 		return

@@ -153,7 +153,7 @@ func TestAssertClaims(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			hv, err := iss.Assert(Subject{User: "alice", Name: "Alice", Email: "a@example.com", Groups: []string{"admins"}, AMR: []string{"pwd", "otp"}, Session: "sess-1"}, "https://app.example.com", now)
+			hv, err := iss.Assert(Subject{User: "alice", Name: "Alice", Email: "a@example.com", Groups: []string{"admins"}, AMR: []string{"pwd", "otp"}, Session: "sess-1"}, "https", "app.example.com", now)
 			if err != nil || len(hv) != 1 {
 				t.Fatal(err)
 			}
@@ -178,7 +178,7 @@ func TestAssertClaims(t *testing.T) {
 	}
 	t.Run("basic credentials: no sid, groups always an array", func(t *testing.T) {
 		iss, _ := New(Config{Key: mustKey(t, "ec"), Issuer: "authgate"})
-		hv, _ := iss.Assert(Subject{User: "ci"}, "https://app.example.com", now)
+		hv, _ := iss.Assert(Subject{User: "ci"}, "https", "app.example.com", now)
 		payload, _ := base64.RawURLEncoding.DecodeString(strings.Split(hv[0], ".")[1])
 		if strings.Contains(string(payload), `"sid"`) || !strings.Contains(string(payload), `"groups":[]`) ||
 			!strings.Contains(string(payload), `"name":""`) || !strings.Contains(string(payload), `"email":""`) {
@@ -193,14 +193,14 @@ func TestAssertCache(t *testing.T) {
 	now := time.Date(2026, 12, 3, 12, 0, 0, 0, time.UTC)
 	iss, _ := New(Config{Key: mustKey(t, "ed25519"), Issuer: "authgate", TTL: time.Minute})
 	s := Subject{User: "alice", Session: "sess-1"}
-	a1, _ := iss.Assert(s, "https://app.example.com", now)
-	if a2, _ := iss.Assert(s, "https://app.example.com", now.Add(29*time.Second)); a2[0] != a1[0] {
+	a1, _ := iss.Assert(s, "https", "app.example.com", now)
+	if a2, _ := iss.Assert(s, "https", "app.example.com", now.Add(29*time.Second)); a2[0] != a1[0] {
 		t.Fatal("re-signed before half the lifetime")
 	}
-	if b, _ := iss.Assert(s, "https://wiki.example.com", now); b[0] == a1[0] {
+	if b, _ := iss.Assert(s, "https", "wiki.example.com", now); b[0] == a1[0] {
 		t.Fatal("one assertion for two audiences")
 	}
-	if a3, _ := iss.Assert(s, "https://app.example.com", now.Add(31*time.Second)); a3[0] == a1[0] {
+	if a3, _ := iss.Assert(s, "https", "app.example.com", now.Add(31*time.Second)); a3[0] == a1[0] {
 		t.Fatal("not re-signed after half the lifetime")
 	}
 	iss.Forget("sess-1")
@@ -208,8 +208,8 @@ func TestAssertCache(t *testing.T) {
 		t.Fatalf("%d cached after Forget", iss.Len())
 	}
 	// Basic identities are cached under the whole identity.
-	b1, _ := iss.Assert(Subject{User: "ci", Groups: []string{"a"}}, "https://app.example.com", now)
-	if b2, _ := iss.Assert(Subject{User: "ci", Groups: []string{"a", "b"}}, "https://app.example.com", now); b2[0] == b1[0] {
+	b1, _ := iss.Assert(Subject{User: "ci", Groups: []string{"a"}}, "https", "app.example.com", now)
+	if b2, _ := iss.Assert(Subject{User: "ci", Groups: []string{"a", "b"}}, "https", "app.example.com", now); b2[0] == b1[0] {
 		t.Fatal("a changed identity got the old assertion")
 	}
 }
@@ -229,7 +229,7 @@ func TestRotation(t *testing.T) {
 	now := time.Date(2026, 12, 3, 12, 0, 0, 0, time.UTC)
 	oldKey, newKey := mustKey(t, "ec"), mustKey(t, "ed25519")
 	before, _ := New(Config{Key: oldKey, Issuer: "authgate"})
-	hv, _ := before.Assert(Subject{User: "alice", Session: "s"}, "https://app.example.com", now)
+	hv, _ := before.Assert(Subject{User: "alice", Session: "s"}, "https", "app.example.com", now)
 	after, _ := New(Config{Key: newKey, Previous: oldKey, Issuer: "authgate"})
 	var doc struct{ Keys []JWK }
 	_ = json.Unmarshal(after.JWKS(), &doc)
@@ -247,7 +247,7 @@ func TestRotation(t *testing.T) {
 			t.Fatalf("keyfunc: the previous key's assertion does not verify: %v", err)
 		}
 	}
-	fresh, _ := after.Assert(Subject{User: "alice", Session: "s"}, "https://app.example.com", now)
+	fresh, _ := after.Assert(Subject{User: "alice", Session: "s"}, "https", "app.example.com", now)
 	if _, tok := verifyWithJWKS(t, after.JWKS(), fresh[0], now); tok.Header["kid"] != newKey.Kid() {
 		t.Fatal("new assertions are not signed by the current key")
 	}
@@ -276,7 +276,7 @@ func BenchmarkAssertCached(b *testing.B) {
 	s := Subject{User: "alice", Session: "sess-1", Groups: []string{"a"}}
 	b.ReportAllocs()
 	for b.Loop() {
-		_, _ = iss.Assert(s, "https://app.example.com", now)
+		_, _ = iss.Assert(s, "https", "app.example.com", now)
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -46,15 +47,26 @@ type Config struct {
 type Issuer struct {
 	cfg   Config
 	jwks  []byte
-	cache *lru.Cache[string, *sessionAssertions]
+	cache *lru.Cache[string, *Handle]
 }
 
-type sessionAssertions struct {
-	mu    sync.Mutex
-	byAud map[string]*minted
+// Handle holds the assertions of one session (or one Basic identity), by
+// origin. A caller that already holds a session's state (the verified-
+// token cache) keeps its Handle there and skips the lookup.
+type Handle struct {
+	// last is the assertion minted last: most sessions go to one
+	// application, so a hit is one atomic load and two string compares.
+	last     atomic.Pointer[minted]
+	mu       sync.Mutex
+	byOrigin map[origin]*minted
 }
+
+// origin is the original request's scheme and host as the proxy sent
+// them: the key, so a cache hit builds no string.
+type origin struct{ scheme, host string }
 
 type minted struct {
+	origin origin
 	header []string // the header's value, ready to set
 	renew  time.Time
 }
@@ -73,7 +85,7 @@ func New(cfg Config) (*Issuer, error) {
 	if cfg.CacheSize <= 0 {
 		cfg.CacheSize = DefaultCacheSize
 	}
-	cache, err := lru.New[string, *sessionAssertions](cfg.CacheSize)
+	cache, err := lru.New[string, *Handle](cfg.CacheSize)
 	if err != nil {
 		return nil, err
 	}
@@ -108,37 +120,58 @@ type Claims struct {
 	jwt.RegisteredClaims
 }
 
-// Assert returns the header value of s's assertion for the application at
-// aud (scheme://host[:port]): from the cache while less than half its
-// lifetime has passed, else newly signed. Assertions of a session are
-// cached under the session; those of Basic credentials under the whole
-// identity, so a change of groups is never served stale.
-func (i *Issuer) Assert(s Subject, aud string, now time.Time) ([]string, error) {
+// Handle is the cache of s's assertions: under the session, or, for Basic
+// credentials, under the whole identity, so a change of groups is never
+// served stale.
+func (i *Issuer) Handle(s Subject) *Handle {
 	key := s.Session
 	if key == "" {
 		key = "basic\x00" + s.User + "\x00" + s.Name + "\x00" + s.Email + "\x00" + strings.Join(s.Groups, ",")
 	}
-	sa, ok := i.cache.Get(key)
+	h, ok := i.cache.Get(key)
 	if !ok {
-		sa = &sessionAssertions{byAud: make(map[string]*minted, 1)}
-		if prev, found, _ := i.cache.PeekOrAdd(key, sa); found {
-			sa = prev
+		h = &Handle{byOrigin: make(map[origin]*minted, 1)}
+		if prev, found, _ := i.cache.PeekOrAdd(key, h); found {
+			h = prev
 		}
 	}
-	sa.mu.Lock()
-	defer sa.mu.Unlock()
-	if m := sa.byAud[aud]; m != nil && now.Before(m.renew) {
+	return h
+}
+
+// Assert returns the header value of s's assertion for the application
+// the original request went to (its scheme and host, as forwarded): from
+// the cache while less than half its lifetime has passed, else newly
+// signed, with aud = Audience(scheme, host). "" host or scheme: nil.
+func (i *Issuer) Assert(s Subject, scheme, host string, now time.Time) ([]string, error) {
+	return i.AssertWith(i.Handle(s), s, scheme, host, now)
+}
+
+// AssertWith is Assert on a Handle the caller kept.
+func (i *Issuer) AssertWith(h *Handle, s Subject, scheme, host string, now time.Time) ([]string, error) {
+	if scheme == "" || host == "" {
+		return nil, nil
+	}
+	if m := h.last.Load(); m != nil && m.origin.host == host && m.origin.scheme == scheme && now.Before(m.renew) {
 		return m.header, nil
 	}
-	tok, err := i.sign(s, aud, now)
+	o := origin{scheme, host}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if m := h.byOrigin[o]; m != nil && now.Before(m.renew) {
+		h.last.Store(m)
+		return m.header, nil
+	}
+	tok, err := i.sign(s, Audience(scheme, host), now)
 	if err != nil {
 		return nil, err
 	}
-	if len(sa.byAud) >= maxAudiences {
-		clear(sa.byAud)
+	if len(h.byOrigin) >= maxAudiences {
+		clear(h.byOrigin)
 	}
-	m := &minted{header: []string{tok}[:1:1], renew: now.Add(i.cfg.TTL / 2)}
-	sa.byAud[aud] = m
+	o = origin{strings.Clone(scheme), strings.Clone(host)}
+	m := &minted{origin: o, header: []string{tok}[:1:1], renew: now.Add(i.cfg.TTL / 2)}
+	h.byOrigin[o] = m
+	h.last.Store(m)
 	return m.header, nil
 }
 

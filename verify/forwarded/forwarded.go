@@ -287,6 +287,39 @@ func OriginalRequest(r *http.Request, trusted bool) Original {
 	return Original{Method: r.Method, Caller: CallerUnknown}
 }
 
+// Origin is the scheme and host of the original request, exactly as
+// OriginalRequest reads them (a trusted proxy's X-Forwarded-Proto and
+// -Host when it sends X-Forwarded-Uri, filled from X-Original-URL), with
+// only the lookups those two need: an identity assertion's audience is
+// built from them on every allowed request. "" when unknown.
+func Origin(r *http.Request, trusted bool) (sch, host string) {
+	if !trusted {
+		return "", ""
+	}
+	h := r.Header
+	xou := First(h, "X-Original-Url")
+	if First(h, "X-Forwarded-Uri") != "" {
+		sch, host = scheme(listHead(First(h, "X-Forwarded-Proto"))), listHead(First(h, "X-Forwarded-Host"))
+		if (sch == "" || host == "") && xou != "" {
+			if s2, h2, _, ok := SplitURL(xou); ok {
+				if sch == "" {
+					sch = s2
+				}
+				if host == "" {
+					host = h2
+				}
+			}
+		}
+		return sch, host
+	}
+	if xou != "" {
+		if s2, h2, _, ok := SplitURL(xou); ok && h2 != "" {
+			return s2, h2
+		}
+	}
+	return "", ""
+}
+
 // SplitURL reads an absolute URL as X-Original-URL carries it. The plain
 // shape nginx sends ("https://host[:port]/path?query") is cut without
 // allocating, on /verify's hot path; anything else goes through url.Parse.

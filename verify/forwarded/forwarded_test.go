@@ -189,3 +189,29 @@ func TestDefaultTrustedProxiesLoopbackOnly(t *testing.T) {
 		}
 	}
 }
+
+// FuzzOrigin: Origin reads a complete origin (scheme and host) exactly
+// when OriginalRequest does, and the same one, whatever the headers say.
+func FuzzOrigin(f *testing.F) {
+	f.Add("https", "app.example.com", "/x", "")
+	f.Add("", "", "", "https://app.example.com:8443/a?b")
+	f.Add("ftp", "h", "/", "http://other.example.com/")
+	f.Add("HTTPS, http", "a.example.com, b", "/p", "")
+	f.Add("", "", "", "https://user@host/x")
+	f.Fuzz(func(t *testing.T, proto, host, uri, original string) {
+		r, _ := http.NewRequest("GET", "/verify", nil)
+		for k, v := range map[string]string{"X-Forwarded-Proto": proto, "X-Forwarded-Host": host, "X-Forwarded-Uri": uri, "X-Original-Url": original} {
+			if v != "" {
+				r.Header[k] = []string{v}
+			}
+		}
+		for _, trusted := range []bool{true, false} {
+			o := OriginalRequest(r, trusted)
+			sch, h := Origin(r, trusted)
+			complete := o.Scheme != "" && o.Host != ""
+			if complete != (sch != "" && h != "") || complete && (sch != o.Scheme || h != o.Host) {
+				t.Fatalf("trusted %v: Origin = %q %q, OriginalRequest = %q %q", trusted, sch, h, o.Scheme, o.Host)
+			}
+		}
+	})
+}
