@@ -19,6 +19,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"runtime"
 	"slices"
@@ -30,6 +31,8 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/authgate/authgate/verify/assertion"
 )
 
 // BenchmarkHTTPLoad is the load harness behind `make bench-http`: the real
@@ -81,7 +84,19 @@ func BenchmarkHTTPLoad(b *testing.B) {
 	// The gate under test, on one core. Default argon2 (there is a single
 	// registration); logs at warn, so that nothing is logged per request.
 	secret := loadRandomString(b, 48)
+	// Assertions on: the "valid bearer" scenario names no original host,
+	// so it gets none and stays the gate's plain answer; "bearer +
+	// assertion" measures the signed identity (issue: within 1.5x).
+	pemKey, err := assertion.Generate("ec")
+	if err != nil {
+		b.Fatal(err)
+	}
+	keyFile := filepath.Join(b.TempDir(), "assertion.pem")
+	if err := os.WriteFile(keyFile, pemKey, 0o600); err != nil {
+		b.Fatal(err)
+	}
 	gateEnv := []string{
+		"AUTHGATE_ASSERTION_KEY_FILE=" + keyFile,
 		"AUTHGATE_SECRET=" + secret,
 		"AUTHGATE_LOGIN_URL=https://auth.example.com/login",
 		"AUTHGATE_COOKIE_DOMAIN=example.com",
@@ -97,6 +112,8 @@ func BenchmarkHTTPLoad(b *testing.B) {
 	scenarios := []loadScenario{
 		{key: "bearer", name: "valid bearer", want: http.StatusOK,
 			headers: []string{"Authorization: Bearer " + token}},
+		{key: "bearer-assertion", name: "bearer + assertion", want: http.StatusOK,
+			headers: []string{"Authorization: Bearer " + token, "X-Original-URL: https://app.example.com/x"}},
 		{key: "cookie", name: "valid cookie", want: http.StatusOK,
 			headers: []string{"Cookie: authgate_session=" + cookie}},
 		{key: "anon401", name: "no credentials", want: http.StatusUnauthorized,
@@ -111,6 +128,9 @@ func BenchmarkHTTPLoad(b *testing.B) {
 	for _, sc := range scenarios {
 		loadExpectStatus(b, bare.base+"/verify", sc.headers, http.StatusOK, "bareecho "+sc.name)
 		resp := loadExpectStatus(b, gate.base+"/verify", sc.headers, sc.want, "authgate "+sc.name)
+		if (resp.Header.Get(assertion.Header) != "") != (sc.key == "bearer-assertion") {
+			b.Fatalf("authgate %s: assertion %q", sc.name, resp.Header.Get(assertion.Header))
+		}
 		if sc.want == http.StatusFound && !strings.HasPrefix(resp.Header.Get("Location"), "https://auth.example.com/login") {
 			b.Fatalf("authgate %s: Location %q, want the login URL", sc.name, resp.Header.Get("Location"))
 		}
@@ -182,6 +202,12 @@ func BenchmarkHTTPLoad(b *testing.B) {
 		b.ReportMetric(ratio, sc.key+"-ratio")
 		b.ReportMetric(p99Ratio, sc.key+"-p99-ratio")
 	}
+	// The cost of the signed identity alone: the same bearer token with
+	// and without an assertion, medians of the same rounds.
+	rps := func(x loadWrkResult) float64 { return x.rps }
+	assertionCost := loadMedianOf(results["bearer"][1], rps) / loadMedianOf(results["bearer-assertion"][1], rps)
+	fmt.Printf("assertions: valid bearer req/s / bearer + assertion req/s = %.3f\n", assertionCost)
+	b.ReportMetric(assertionCost, "assertion-cost-ratio")
 	fmt.Println()
 
 	if soak > 0 {
