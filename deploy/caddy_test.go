@@ -47,6 +47,54 @@ func caddyBinary(tb testing.TB) string {
 func TestCaddy(t *testing.T) {
 	t.Parallel()
 	start := time.Now()
+	s := startCaddy(t, nil)
+	t.Run("exotic alias header names are dropped", func(t *testing.T) {
+		tok, _ := s.login(t, bob)
+		h := bearer(tok)
+		for _, name := range []string{"Remote!User", "Remote$User", "Remote%User", "Remote&User", "Remote'User",
+			"Remote+User", "Remote^User", "Remote|User", "Remote~User", "Remote#User", "Remote*User", "Remote`User",
+			"X-Forwarded-Preferred-Username"} {
+			h[name] = "spoof-" + name
+		}
+		r := s.do(t, http.MethodGet, s.app+"/whoami", "", h)
+		wantIdentity(t, r, bob)
+		if r.seen == nil {
+			return
+		}
+		for k, vs := range r.seen.Header {
+			for _, v := range vs {
+				if strings.Contains(v, "spoof") {
+					t.Errorf("upstream received %s: %q, sent by the client", k, v)
+				}
+			}
+		}
+	})
+	t.Run("an allow rule behind the proxy=caddy marker", func(t *testing.T) {
+		r := s.do(t, http.MethodGet, s.app+"/public/index.html", "", navigation)
+		if r.status != http.StatusOK || r.seen == nil {
+			t.Fatalf("public path without credentials: %d from %s, want 200 from the upstream", r.status, source(r))
+		}
+		if u := r.seen.Header.Get("Remote-User"); u != "" {
+			t.Fatalf("anonymous request reached the app as %q", u)
+		}
+		// The client's own X-Original-URL is dropped by the Caddyfile and
+		// cannot point the rules at another path.
+		r = s.do(t, http.MethodGet, s.app+"/private", "", with(navigation, "X-Original-URL", s.app+"/public/x"))
+		if r.status == http.StatusOK {
+			t.Fatalf("a client's X-Original-URL opened /private: %d", r.status)
+		}
+	})
+	runScenarios(t, s)
+	t.Logf("caddy scenarios took %s in all", time.Since(start).Round(time.Millisecond))
+}
+
+// startCaddy starts the gate (with gateEnv on top of the tests' settings
+// and a rules file: the scenarios' default, plus an allow rule for
+// app.example.com/public/*), the echo upstream and Caddy with the shipped
+// Caddyfile.
+func startCaddy(t *testing.T, gateEnv []string) *stack {
+	t.Helper()
+	start := time.Now()
 	bin := caddyBinary(t)
 	dir := t.TempDir()
 	up := newUpstream(t)
@@ -59,7 +107,7 @@ func TestCaddy(t *testing.T) {
 	// allow into a sign-in.
 	rulesFile := filepath.Join(dir, "rules.yaml")
 	writeFile(t, rulesFile, "default: authenticated\nrules:\n  - name: public\n    hosts: [app.example.com]\n    paths: [\"/public/*\"]\n    action: allow\n")
-	gate := startGate(t, gateConfig{addr: gateAddr, loginURL: login, extraEnv: []string{"AUTHGATE_RULES_FILE=" + rulesFile}})
+	gate := startGate(t, gateConfig{addr: gateAddr, loginURL: login, extraEnv: append([]string{"AUTHGATE_RULES_FILE=" + rulesFile}, gateEnv...)})
 
 	site := render(t, filepath.Join("caddy", "Caddyfile"),
 		replacement{"127.0.0.1:8080", gateAddr},
@@ -128,44 +176,7 @@ func TestCaddy(t *testing.T) {
 		client:         newClient(roots),
 	}
 	t.Cleanup(s.client.CloseIdleConnections)
-	t.Run("exotic alias header names are dropped", func(t *testing.T) {
-		tok, _ := s.login(t, bob)
-		h := bearer(tok)
-		for _, name := range []string{"Remote!User", "Remote$User", "Remote%User", "Remote&User", "Remote'User",
-			"Remote+User", "Remote^User", "Remote|User", "Remote~User", "Remote#User", "Remote*User", "Remote`User",
-			"X-Forwarded-Preferred-Username"} {
-			h[name] = "spoof-" + name
-		}
-		r := s.do(t, http.MethodGet, s.app+"/whoami", "", h)
-		wantIdentity(t, r, bob)
-		if r.seen == nil {
-			return
-		}
-		for k, vs := range r.seen.Header {
-			for _, v := range vs {
-				if strings.Contains(v, "spoof") {
-					t.Errorf("upstream received %s: %q, sent by the client", k, v)
-				}
-			}
-		}
-	})
-	t.Run("an allow rule behind the proxy=caddy marker", func(t *testing.T) {
-		r := s.do(t, http.MethodGet, s.app+"/public/index.html", "", navigation)
-		if r.status != http.StatusOK || r.seen == nil {
-			t.Fatalf("public path without credentials: %d from %s, want 200 from the upstream", r.status, source(r))
-		}
-		if u := r.seen.Header.Get("Remote-User"); u != "" {
-			t.Fatalf("anonymous request reached the app as %q", u)
-		}
-		// The client's own X-Original-URL is dropped by the Caddyfile and
-		// cannot point the rules at another path.
-		r = s.do(t, http.MethodGet, s.app+"/private", "", with(navigation, "X-Original-URL", s.app+"/public/x"))
-		if r.status == http.StatusOK {
-			t.Fatalf("a client's X-Original-URL opened /private: %d", r.status)
-		}
-	})
-	runScenarios(t, s)
-	t.Logf("caddy scenarios took %s in all", time.Since(start).Round(time.Millisecond))
+	return s
 }
 
 // stripComments drops Caddyfile comment lines.

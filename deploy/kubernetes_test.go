@@ -445,8 +445,8 @@ func (g *gateManifests) checkIngressNginx(t *testing.T) {
 				continue
 			}
 			q := g.checkVerifyURL(t, "Ingress "+o.Metadata.Name, authURL)
-			if got := a["nginx.ingress.kubernetes.io/auth-response-headers"]; !sameSet(strings.Split(got, ","), gateHeaders) {
-				t.Errorf("Ingress %s: auth-response-headers %q, want %v", o.Metadata.Name, got, gateHeaders)
+			if got := a["nginx.ingress.kubernetes.io/auth-response-headers"]; !sameSet(strings.Split(got, ","), proxyHeaders) {
+				t.Errorf("Ingress %s: auth-response-headers %q, want %v", o.Metadata.Name, got, proxyHeaders)
 			}
 			signin, hasSignin := a["nginx.ingress.kubernetes.io/auth-signin"]
 			for _, p := range r.HTTP.Paths {

@@ -302,6 +302,9 @@ func runScenarios(t *testing.T, s *stack) {
 			"X_Forwarded_User":   "spoof-xfu-underscore",
 			"X-Forwarded-Groups": "spoof-xfg",
 			"X-Forwarded-Email":  "spoof-xfe@evil.example",
+			// The signed identity: the gate's, or none (this gate has no
+			// assertion key; assertion_test.go runs one that has).
+			"X-Authgate-Jwt-Assertion": "spoof-assertion",
 		}
 		for _, tc := range []struct {
 			name, path string

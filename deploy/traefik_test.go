@@ -13,11 +13,22 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/MicahParks/keyfunc/v3"
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/authgate/authgate/verify/assertion"
 )
 
-// gateHeaders are the identity headers the gate sets on every 2xx, and so
-// what every authResponseHeaders and copy_headers list must name.
+// gateHeaders are the identity headers the gate sets on every 2xx.
 var gateHeaders = []string{"Remote-User", "Remote-Groups", "Remote-Email", "Remote-Name"}
+
+// proxyHeaders are what every authResponseHeaders, auth-response-headers
+// and copy_headers list must name: the identity headers, and the signed
+// assertion the gate adds to a signed-in 2xx when it has a key
+// (AUTHGATE_ASSERTION_KEY_FILE). A name missing from such a list is passed
+// from the client to the application.
+var proxyHeaders = append(slices.Clone(gateHeaders), assertion.Header)
 
 // traefikClientRequest is a request as it reaches Traefik's entry point.
 type traefikClientRequest struct {
@@ -124,7 +135,18 @@ func TestTraefikContract(t *testing.T) {
 
 	gateAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	const login = "https://auth.example.com/login"
-	startGate(t, gateConfig{addr: gateAddr, loginURL: login})
+	// With an assertion key: a 200 then carries the signed identity too,
+	// which Traefik copies like the others (authResponseHeaders).
+	startGate(t, gateConfig{addr: gateAddr, loginURL: login, extraEnv: assertionKeyEnv(t, "ec")})
+	jwksReq, err := http.NewRequest(http.MethodGet, "http://"+gateAddr+"/.well-known/jwks.json", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	jwks := sendToGate(t, jwksReq)
+	kf, err := keyfunc.NewJWKSetJSON(json.RawMessage(jwks.body))
+	if err != nil {
+		t.Fatalf("JWKS: %d %q: %v", jwks.status, jwks.body, err)
+	}
 	address := func(middleware string) string {
 		t.Helper()
 		m, ok := dyn.HTTP.Middlewares[middleware]
@@ -226,12 +248,16 @@ func TestTraefikContract(t *testing.T) {
 		{name: "bearer token", middleware: "authgate",
 			req:    traefikClientRequest{method: http.MethodGet, uri: "/whoami", headers: api("Authorization", "Bearer "+aliceTok)},
 			status: http.StatusOK, user: &alice},
+		{name: "bearer token on a non-default port", middleware: "authgate",
+			req:    traefikClientRequest{method: http.MethodGet, host: "app.example.com:8443", uri: "/whoami", headers: api("Authorization", "Bearer "+aliceTok)},
+			status: http.StatusOK, user: &alice},
 		{name: "session cookie", middleware: "authgate",
 			req:    traefikClientRequest{method: http.MethodGet, uri: "/whoami", headers: browser("Cookie", "theme=dark; authgate_session="+bobTok)},
 			status: http.StatusOK, user: &bob},
 		{name: "client identity headers beside a token", middleware: "authgate",
 			req: traefikClientRequest{method: http.MethodGet, uri: "/whoami", headers: api("Authorization", "Bearer "+bobTok,
-				"Remote-User", "admin", "Remote-Groups", "admins", "Remote-Email", "admin@example.com", "Remote-Name", "Admin")},
+				"Remote-User", "admin", "Remote-Groups", "admins", "Remote-Email", "admin@example.com", "Remote-Name", "Admin",
+				assertion.Header, "forged")},
 			status: http.StatusOK, user: &bob},
 		{name: "group member", middleware: "authgate-admins",
 			req:    traefikClientRequest{method: http.MethodGet, uri: "/admin/users", headers: api("Authorization", "Bearer "+aliceTok)},
@@ -272,13 +298,26 @@ func TestTraefikContract(t *testing.T) {
 				if got, want := a.header.Get("Remote-Groups"), strings.Join(tc.user.groups, ","); got != want {
 					t.Errorf("Remote-Groups = %q, want %q", got, want)
 				}
+				// The assertion is for the original request's origin: the
+				// default port dropped, another one kept.
+				aud := "https://" + strings.TrimSuffix(tc.req.host, ":443")
+				if tc.req.host == "" {
+					aud = "https://app.example.com"
+				}
+				var c assertionClaims
+				if v := a.header.Values(assertion.Header); len(v) != 1 {
+					t.Errorf("200 with %s %q, want exactly one", assertion.Header, v)
+				} else if _, err := jwt.ParseWithClaims(v[0], &c, kf.Keyfunc, jwt.WithIssuer("authgate"), jwt.WithAudience(aud),
+					jwt.WithExpirationRequired()); err != nil || c.Subject != tc.user.name || !slices.Equal(c.Groups, tc.user.groups) {
+					t.Errorf("assertion for %s: %v, claims %+v", aud, err, c)
+				}
 			case http.StatusUnauthorized:
 				if got := a.header.Get("WWW-Authenticate"); !strings.HasPrefix(got, "Bearer ") {
 					t.Errorf("WWW-Authenticate = %q, want a Bearer challenge", got)
 				}
 				fallthrough
 			default:
-				for _, h := range gateHeaders {
+				for _, h := range proxyHeaders {
 					if v := a.header.Values(h); len(v) > 0 {
 						t.Errorf("refusal carries %s: %q", h, v)
 					}
@@ -348,8 +387,8 @@ func checkForwardAuth(tb testing.TB, where string, fa *traefikForwardAuth) {
 	if !fa.TrustForwardHeader {
 		tb.Errorf("%s: trustForwardHeader is not true (behind a TLS-terminating load balancer the gate would build http:// return URLs)", where)
 	}
-	if !sameSet(fa.AuthResponseHeaders, gateHeaders) {
-		tb.Errorf("%s: authResponseHeaders %v, want %v: a header missing here is passed from the client to the app", where, fa.AuthResponseHeaders, gateHeaders)
+	if !sameSet(fa.AuthResponseHeaders, proxyHeaders) {
+		tb.Errorf("%s: authResponseHeaders %v, want %v: a header missing here is passed from the client to the app", where, fa.AuthResponseHeaders, proxyHeaders)
 	}
 	u, err := url.Parse(fa.Address)
 	if err != nil || u.Path != "/verify" {

@@ -78,6 +78,12 @@ func TestVerifyAssertion(t *testing.T) {
 		{"signed in on an allow rule", map[string]string{"Authorization": bearer, "X-Original-URL": "https://app.example.com/public/a"}, 200, "https://app.example.com", "alice", true},
 		{"anonymous on an allow rule", map[string]string{"X-Original-URL": "https://app.example.com/public/a"}, 200, "", "", false},
 		{"unknown origin", map[string]string{"Authorization": bearer}, 200, "", "", false},
+		// ingress-nginx sends X-Original-URL and passes a client's
+		// X-Forwarded-* through: the client must not pick the audience.
+		{"the dialects disagree on the host", map[string]string{"Authorization": bearer, "X-Original-URL": "https://app.example.com/x",
+			"X-Forwarded-Uri": "/x", "X-Forwarded-Host": "payroll.example.com"}, 200, "", "", false},
+		{"the dialects agree", map[string]string{"Authorization": bearer, "X-Original-URL": "https://app.example.com/x",
+			"X-Forwarded-Uri": "/x", "X-Forwarded-Host": "APP.example.com", "X-Forwarded-Proto": "https"}, 200, "https://app.example.com", "alice", true},
 		{"refused: no credentials", map[string]string{"X-Original-URL": "https://app.example.com/x"}, 401, "", "", false},
 		{"refused: wrong Basic password", map[string]string{"Authorization": "Basic " + base64.StdEncoding.EncodeToString([]byte("ci:wrong")), "X-Original-URL": "https://app.example.com/x"}, 401, "", "", false},
 	} {

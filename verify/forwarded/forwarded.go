@@ -287,11 +287,13 @@ func OriginalRequest(r *http.Request, trusted bool) Original {
 	return Original{Method: r.Method, Caller: CallerUnknown}
 }
 
-// Origin is the scheme and host of the original request, exactly as
+// Origin is the scheme and host of the original request as
 // OriginalRequest reads them (a trusted proxy's X-Forwarded-Proto and
 // -Host when it sends X-Forwarded-Uri, filled from X-Original-URL), with
 // only the lookups those two need: an identity assertion's audience is
-// built from them on every allowed request. "" when unknown.
+// built from them on every allowed request. "" when unknown, and when the
+// two dialects name different origins: an audience a client could choose
+// is no audience.
 func Origin(r *http.Request, trusted bool) (sch, host string) {
 	if !trusted {
 		return "", ""
@@ -300,14 +302,20 @@ func Origin(r *http.Request, trusted bool) (sch, host string) {
 	xou := First(h, "X-Original-Url")
 	if First(h, "X-Forwarded-Uri") != "" {
 		sch, host = scheme(listHead(First(h, "X-Forwarded-Proto"))), listHead(First(h, "X-Forwarded-Host"))
-		if (sch == "" || host == "") && xou != "" {
-			if s2, h2, _, ok := SplitURL(xou); ok {
-				if sch == "" {
-					sch = s2
-				}
-				if host == "" {
-					host = h2
-				}
+		if xou != "" {
+			// Both dialects: a proxy of one passes a client's headers of
+			// the other through (ingress-nginx sends X-Original-URL and
+			// forwards a client's X-Forwarded-Host). When they name
+			// different origins, the audience is unknowable: none.
+			s2, h2, _, ok := SplitURL(xou)
+			if !ok || host != "" && h2 != "" && !strings.EqualFold(host, h2) || sch != "" && s2 != "" && sch != s2 {
+				return "", ""
+			}
+			if sch == "" {
+				sch = s2
+			}
+			if host == "" {
+				host = h2
 			}
 		}
 		return sch, host
