@@ -143,3 +143,19 @@ func TestAssertionsForgottenWithTheSession(t *testing.T) {
 		t.Fatalf("status %d, %d cached; want 401 and none", w.Code, iss.Len())
 	}
 }
+
+// TestAssertionPeerMemo: the trust a token remembers for its connection
+// never carries over to another peer.
+func TestAssertionPeerMemo(t *testing.T) {
+	f := newFixture(t, func(c *Config) { c.Assertions = newAssertions(t) })
+	hdr := map[string]string{"Authorization": "Bearer " + f.login(t, "alice"), "X-Original-URL": "https://app.example.com/x"}
+	for i, tc := range []struct {
+		peer string
+		want bool
+	}{{"127.0.0.1:40000", true}, {"203.0.113.9:5000", false}, {"127.0.0.1:40001", true}, {"203.0.113.9:5000", false}} {
+		w := f.doFrom(tc.peer, http.MethodGet, "/verify", hdr)
+		if w.Code != 200 || (w.Header().Get(assertion.Header) != "") != tc.want {
+			t.Fatalf("request %d from %s: %d, assertion %q; want one: %v", i, tc.peer, w.Code, w.Header().Get(assertion.Header), tc.want)
+		}
+	}
+}

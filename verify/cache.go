@@ -2,12 +2,14 @@ package verify
 
 import (
 	"hash/maphash"
+	"net/http"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/authgate/authgate/verify/assertion"
+	"github.com/authgate/authgate/verify/forwarded"
 )
 
 // tokenCache remembers tokens that passed full validation (signature,
@@ -49,8 +51,12 @@ type verifiedToken struct {
 	// assertions holds this session's identity assertions, once asked
 	// for: kept here, a cache hit skips the issuer's own lookup.
 	assertions atomic.Pointer[assertion.Handle]
-	id         Identity
-	header     [4][]string // Remote-User, Remote-Email, Remote-Name, Remote-Groups
+	// peer remembers whether the last connection this token came over
+	// (a proxy's keep-alive connection, as a rule) is a trusted proxy,
+	// so an assertion does not parse the same address on every request.
+	peer   atomic.Pointer[peerTrust]
+	id     Identity
+	header [4][]string // Remote-User, Remote-Email, Remote-Name, Remote-Groups
 }
 
 func newVerifiedToken(c *Claims) *verifiedToken {
@@ -65,6 +71,21 @@ func newVerifiedToken(c *Claims) *verifiedToken {
 		id:      id,
 		header:  identityHeader(id),
 	}
+}
+
+type peerTrust struct {
+	remote  string
+	trusted bool
+}
+
+// trustedPeer is Trusted.Peer(r), remembered for r's connection address.
+func (t *verifiedToken) trustedPeer(r *http.Request, trusted *forwarded.TrustedProxies) bool {
+	if p := t.peer.Load(); p != nil && p.remote == r.RemoteAddr {
+		return p.trusted
+	}
+	ok := trusted.Peer(r)
+	t.peer.Store(&peerTrust{remote: strings.Clone(r.RemoteAddr), trusted: ok})
+	return ok
 }
 
 // identityHeader is the value of each identity header for id, in the

@@ -268,7 +268,13 @@ func (v *Verifier) signedIn(c echo.Context, r *http.Request, rule *rules.Rule, n
 // described it) there is no audience, and no assertion; a failure to sign
 // leaves it out too: the application then refuses, the gate does not.
 func (v *Verifier) assert(c echo.Context, r *http.Request, tok *verifiedToken, id Identity, now time.Time) {
-	sch, host := forwarded.Origin(r, v.cfg.Trusted.Peer(r))
+	var trusted bool
+	if tok != nil {
+		trusted = tok.trustedPeer(r, v.cfg.Trusted)
+	} else {
+		trusted = v.cfg.Trusted.Peer(r)
+	}
+	sch, host := forwarded.Origin(r, trusted)
 	if sch == "" || host == "" {
 		return
 	}
