@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -59,4 +60,22 @@ func PrintUsers(w io.Writer, us []accounts.User, asJSON bool) error {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", u.Name, strings.Join(u.Groups, ","), u.Email, u.Created.UTC().Format("2006-01-02 15:04"), totp)
 	}
 	return tw.Flush()
+}
+
+// HashPassword reads one password from stdin and prints its hash, for a
+// line of AUTHGATE_USERS_FILE ("authgate hash-password").
+func HashPassword(ctx context.Context, h *password.Hasher, stdin io.Reader, stdout io.Writer) error {
+	pw, err := ReadPassword(stdin, "hash-password")
+	if err != nil {
+		return err
+	}
+	if err := password.Check(pw); err != nil {
+		return err
+	}
+	hash, err := h.Hash(ctx, pw)
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintln(stdout, hash)
+	return err
 }
