@@ -8,7 +8,6 @@ import (
 	"github.com/authgate/authgate/verify/redirect"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -18,8 +17,17 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/authgate/authgate/verify/assertion"
+	"github.com/authgate/authgate/verify/policy"
 	"github.com/authgate/authgate/verify/rules"
 )
+
+// refusalReason is the Reason of each policy refusal.
+var refusalReason = [...]Reason{
+	policy.None:       ReasonOK,
+	policy.Unreadable: ReasonRuleDenied,
+	policy.Users:      ReasonUsers,
+	policy.Groups:     ReasonGroups,
+}
 
 // SessionChecker answers "is this session still live?". It is the only
 // thing /verify needs from the session store. ok=false with a nil error
@@ -239,11 +247,11 @@ func (v *Verifier) signedIn(c echo.Context, r *http.Request, rule *rules.Rule, n
 	}
 	mfa := v.cfg.RequireMFA || rule != nil && rule.MFA
 	if r.URL.RawQuery != "" {
-		p := v.policy(r.URL.RawQuery)
-		if reason, ok := p.check(id); !ok {
+		p := v.policyOf(r.URL.RawQuery)
+		if reason := refusalReason[p.Check(id.User, id.Groups)]; reason != ReasonOK {
 			return reason, v.refuse(c, http.StatusForbidden, bodyForbidden)
 		}
-		mfa = mfa || p.mfa
+		mfa = mfa || p.MFA
 	}
 	if mfa && (tok == nil || !tok.otp) {
 		// Checked after groups and users: signing in again with a code
@@ -324,7 +332,7 @@ func (v *Verifier) ruled(c echo.Context, r *http.Request, set *rules.Set, now ti
 	case rules.Deny:
 		return ReasonRuleDenied, v.refuse(c, http.StatusForbidden, bodyForbidden)
 	case rules.Allow:
-		if r.URL.RawQuery != "" && v.policy(r.URL.RawQuery).narrows() {
+		if r.URL.RawQuery != "" && v.policyOf(r.URL.RawQuery).Narrows() {
 			return v.signedIn(c, r, nil, now, o)
 		}
 		// Only a token names the user here: Basic credentials are not
@@ -539,12 +547,12 @@ func (v *Verifier) token(raw string, now time.Time) (*verifiedToken, error) {
 	return t, nil
 }
 
-// policy returns the parsed rules of a verify-URL query.
-func (v *Verifier) policy(rawQuery string) policy {
+// policyOf returns the parsed rules of a verify-URL query.
+func (v *Verifier) policyOf(rawQuery string) policy.Policy {
 	if p, ok := v.policies.Load(rawQuery); ok {
-		return p.(policy)
+		return p.(policy.Policy)
 	}
-	p := parsePolicy(rawQuery)
+	p := policy.Parse(rawQuery)
 	if v.policyN.Load() < maxCachedPolicies {
 		if _, loaded := v.policies.LoadOrStore(strings.Clone(rawQuery), p); !loaded {
 			v.policyN.Add(1)
@@ -626,143 +634,13 @@ func (v *Verifier) loginLocation(o forwarded.Original, extra string) string {
 func (v *Verifier) redirects(r *http.Request, o forwarded.Original, navigation bool) bool {
 	redirect := o.Caller == forwarded.CallerForwarded && navigation
 	if r.URL.RawQuery != "" {
-		switch v.policy(r.URL.RawQuery).onFail {
-		case onFail401:
+		switch v.policyOf(r.URL.RawQuery).OnFail {
+		case policy.Force401:
 			redirect = false
-		case onFailRedirect:
+		case policy.Redirect:
 			// Only where the proxy relays a 3xx: nginx would make it a 500.
 			redirect = o.Caller != forwarded.CallerOriginalURL
 		}
 	}
 	return redirect
-}
-
-type onFail uint8
-
-const (
-	onFailAuto onFail = iota
-	onFailRedirect
-	onFail401
-)
-
-// policy is the per-location restriction carried in the verify URL's query
-// (?groups=a,b&users=x,y&mfa=1&on_fail=401). Every parameter can only narrow
-// access: repeated parameters must all be satisfied, because a proxy such as
-// Caddy appends the client's own query string to the verify URL and a client
-// must never be able to widen what the operator configured.
-type policy struct {
-	groups [][]string // each inner list: member of any; all lists must match
-	users  [][]string
-	mfa    bool // a second factor is required
-	onFail onFail
-	// invalid: the query could not be read as the operator surely meant
-	// it; nobody passes, rather than everybody.
-	invalid bool
-}
-
-func parsePolicy(rawQuery string) policy {
-	var p policy
-	q, err := url.ParseQuery(rawQuery)
-	if err != nil {
-		// ParseQuery drops a pair it cannot read ("groups=admins;x=1",
-		// "%zz=1") and keeps going; dropping a rule would widen access.
-		p.invalid = true
-	}
-	for k := range q {
-		if k != "groups" && k != "users" && k != "mfa" && k != "on_fail" && looksLikeRule(k) {
-			// "group=", "Groups=", "groups%3Dadmins", "user": a typo in
-			// a proxy config must lock the location, not open it.
-			p.invalid = true
-		}
-	}
-	for _, v := range q["groups"] {
-		p.groups = append(p.groups, splitList(v))
-	}
-	for _, v := range q["users"] {
-		p.users = append(p.users, splitList(v))
-	}
-	for _, v := range q["mfa"] {
-		switch strings.ToLower(v) {
-		case "1", "true", "yes", "on":
-			p.mfa = true
-		case "0", "false", "no", "off":
-			// No requirement from this one; another mfa=1 still holds.
-		default:
-			p.invalid = true // "mfa=otp", "mfa=": unreadable, so nobody passes
-		}
-	}
-	for _, v := range q["on_fail"] {
-		switch v {
-		case "401":
-			p.onFail = onFail401
-		case "redirect":
-			if p.onFail != onFail401 {
-				p.onFail = onFailRedirect
-			}
-		}
-	}
-	return p
-}
-
-// splitList returns the non-empty, trimmed, lower-cased entries of a comma
-// list. User names are case-folded at registration; group names are
-// compared case-insensitively as well so "Admins" in a proxy config matches.
-func splitList(v string) []string {
-	var out []string
-	for _, e := range strings.Split(v, ",") {
-		if e = strings.TrimSpace(e); e != "" {
-			out = append(out, strings.ToLower(e))
-		}
-	}
-	if out == nil {
-		// "groups=" names nobody: it must not be read as "no restriction",
-		// or a client could add it to look like a satisfied condition.
-		out = []string{}
-	}
-	return out
-}
-
-// looksLikeRule reports whether a query key resembles a rule name. Other
-// unknown keys (proxy=caddy, a marker) are ignored.
-func looksLikeRule(k string) bool {
-	k = strings.ToLower(strings.TrimSpace(k))
-	return strings.HasPrefix(k, "group") || strings.HasPrefix(k, "user") ||
-		strings.HasPrefix(k, "on_fail") || strings.HasPrefix(k, "on-fail") || strings.HasPrefix(k, "onfail") ||
-		strings.HasPrefix(k, "mfa") || strings.HasPrefix(k, "2fa") || strings.HasPrefix(k, "totp")
-}
-
-// check is allows with the reason of a refusal.
-func (p policy) check(id Identity) (Reason, bool) {
-	if p.invalid {
-		return ReasonRuleDenied, false
-	}
-	for _, any := range p.users {
-		if !containsFold(any, []string{id.User}) {
-			return ReasonUsers, false
-		}
-	}
-	for _, any := range p.groups {
-		if !containsFold(any, id.Groups) {
-			return ReasonGroups, false
-		}
-	}
-	return ReasonOK, true
-}
-
-// narrows reports whether the query restricts who may pass at all (groups,
-// users, a second factor, or a rule it cannot read); on_fail and unknown
-// markers such as Caddy's proxy=caddy do not.
-func (p policy) narrows() bool {
-	return p.invalid || len(p.groups) > 0 || len(p.users) > 0 || p.mfa
-}
-
-func containsFold(want, have []string) bool {
-	for _, w := range want {
-		for _, h := range have {
-			if strings.EqualFold(w, h) {
-				return true
-			}
-		}
-	}
-	return false
 }
