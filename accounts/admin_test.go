@@ -20,7 +20,7 @@ func TestAddUserChecksLikeRegister(t *testing.T) {
 	}{
 		{"ok", "Alice", "correct horse battery", "alice@example.com", nil, accounts.Internal},
 		{"taken, case-folded", "ALICE", "correct horse battery", "", accounts.ErrUserExists, accounts.Conflict},
-		{"users-file name", "Root", "correct horse battery", "", accounts.ErrStaticUser, accounts.Forbidden},
+		{"users-file name", "Root", "correct horse battery", "", accounts.ErrStaticUser, accounts.Conflict},
 		{"bad name", "a:b", "correct horse battery", "", accounts.ErrBadUsername, accounts.Invalid},
 		{"common password", "bob", "password123", "", password.ErrCommon, accounts.Invalid},
 		{"short password", "bob", "short", "", password.ErrTooShort, accounts.Invalid},

@@ -81,9 +81,9 @@ var (
 	// ErrBadCredentials is the one answer for a wrong password and an
 	// unknown user alike, so the response never tells which.
 	ErrBadCredentials = Errorf(Unauthorized, "invalid username or password")
-	// ErrStaticUser refuses changes to a name defined in the users file,
-	// which is edited as a file.
-	ErrStaticUser = Errorf(Forbidden, "defined in AUTHGATE_USERS_FILE; edit that file instead")
+	// ErrStaticUser refuses changes to a name defined in the users file
+	// (AUTHGATE_USERS_FILE), which is edited as a file.
+	ErrStaticUser = Errorf(Conflict, "account is defined in the users file")
 	// ErrRegistrationClosed refuses sign-ups when registration is closed.
 	ErrRegistrationClosed = Errorf(Forbidden, "registration is closed")
 
@@ -105,6 +105,16 @@ var (
 	ErrTOTPNotPending   = Errorf(Conflict, "no two-factor set-up is pending; start with /totp/setup")
 	// ErrBadSetupCode refuses the first code of a set-up; it stays pending.
 	ErrBadSetupCode = Errorf(Invalid, "invalid code")
+	// ErrGrantNotFound: no such invite or reset link, or expired, or used
+	// up (the service turns it into what the caller may be told).
+	ErrGrantNotFound = Errorf(NotFound, "not found")
+	// ErrInvalidInvite refuses a registration whose invite is missing (in
+	// invite mode), unknown, expired, revoked or used up.
+	ErrInvalidInvite = Errorf(Forbidden, "invalid invite")
+	// ErrInvalidReset refuses a spent, expired or unknown reset link.
+	ErrInvalidReset = Errorf(Invalid, "invalid or expired reset link")
+	// ErrInviteNotFound: no invite with that id.
+	ErrInviteNotFound = Errorf(NotFound, "no such invite")
 	// ErrNoSecondFactors: the gate was started without a Sealer.
 	ErrNoSecondFactors = Errorf(Internal, "two-factor authentication is not configured")
 )

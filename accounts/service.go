@@ -44,6 +44,13 @@ type Config struct {
 	SessionTTL         time.Duration
 	MaxSessionsPerUser int
 	Registration       bool // POST /register open to anyone
+	// InviteOnly (AUTHGATE_REGISTRATION=invite): registration needs an
+	// invite. Invites are honoured in open mode too (for their groups),
+	// never when registration is closed.
+	InviteOnly bool
+	// ResetURL is where a reset link points ("/reset" on the login
+	// page's host), the token appended as ?token=.
+	ResetURL string
 
 	// Regulation is the brute-force policy; its zero value turns it off.
 	Regulation regulation.Policy
@@ -121,6 +128,9 @@ func (s *Service) SessionTTL() time.Duration { return s.cfg.SessionTTL }
 // RegistrationOpen reports whether anyone may register.
 func (s *Service) RegistrationOpen() bool { return s.cfg.Registration }
 
+// InviteOnly reports whether registration needs an invite.
+func (s *Service) InviteOnly() bool { return s.cfg.InviteOnly && !s.cfg.Registration }
+
 // Input errors for registration. Their texts are shown to the client.
 var (
 	errBadEmail = errors.New("email is not a valid address")
@@ -130,16 +140,38 @@ var (
 // Registration is what a sign-up carries.
 type Registration struct {
 	Username, Password, Email, Name string
+	Invite                          string // the invite's code, when one was given
 }
 
 // Register creates an account for anyone, when registration is open.
 func (s *Service) Register(ctx context.Context, r Registration) (User, error) {
-	if !s.cfg.Registration {
+	switch {
+	case !s.cfg.Registration && !s.cfg.InviteOnly:
 		return User{}, ErrRegistrationClosed
+	case s.cfg.InviteOnly && !s.cfg.Registration && r.Invite == "":
+		return User{}, ErrInvalidInvite
 	}
 	u, err := s.newUser(ctx, r)
 	if err != nil {
 		return User{}, err
+	}
+	if r.Invite != "" {
+		// The name is checked before the invite is spent, so a taken
+		// name does not cost a use (a race for the name still may).
+		if _, err := s.lookup(ctx, u.Name); err == nil {
+			return User{}, ErrUserExists
+		} else if !errors.Is(err, ErrUserNotFound) {
+			return User{}, err
+		}
+		g, err := s.cfg.Store.UseGrant(ctx, GrantInvite, codeHash(r.Invite), s.now())
+		if errors.Is(err, ErrGrantNotFound) {
+			return User{}, ErrInvalidInvite
+		}
+		if err != nil {
+			return User{}, err
+		}
+		u.Groups = g.Groups // the only way registration grants groups
+		s.log.Info("invite used", "invite", g.ID, "user", u.Name, "uses_left", g.Uses)
 	}
 	if err := s.create(ctx, u); err != nil {
 		return User{}, err

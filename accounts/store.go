@@ -30,6 +30,29 @@ type TOTP struct {
 	Recovery []string `json:"recovery,omitempty"`
 }
 
+// Grant is a credential kept only by the hash of its code, usable a
+// number of times until it expires: an invite (Kind GrantInvite), which
+// may carry groups for the account it creates, or a password reset link
+// (GrantReset) for User.
+type Grant struct {
+	Kind      string    `json:"kind"`
+	ID        string    `json:"id"`   // public: lists and revocation name it
+	Hash      string    `json:"hash"` // SHA-256 of the code, hex
+	User      string    `json:"user,omitempty"`
+	Note      string    `json:"note,omitempty"`
+	Groups    []string  `json:"groups,omitempty"`
+	Uses      int       `json:"uses"` // left
+	Expires   time.Time `json:"expires"`
+	CreatedBy string    `json:"created_by,omitempty"`
+	Created   time.Time `json:"created"`
+}
+
+// Grant kinds.
+const (
+	GrantInvite = "invite"
+	GrantReset  = "reset"
+)
+
 // TOTPEnabled reports whether signing in as u takes a second factor.
 func (u User) TOTPEnabled() bool { return u.TOTP.Secret != "" }
 
@@ -81,6 +104,21 @@ type Store interface {
 	// group change, account deletion) but the one named keep ("" keeps
 	// none): the session that turned a second factor off stays.
 	DeleteUserSessions(ctx context.Context, user, keep string) error
+
+	// PutGrant stores a new grant (an invite, a reset link).
+	PutGrant(ctx context.Context, g Grant) error
+	// Grants lists the grants of a kind, expired ones included until
+	// they are swept, sorted by creation.
+	Grants(ctx context.Context, kind string) ([]Grant, error)
+	// DeleteGrant revokes a grant by id (ErrGrantNotFound).
+	DeleteGrant(ctx context.Context, kind, id string) error
+	// UseGrant spends one use of the grant of a kind whose code hashes to
+	// hash, atomically: of two callers racing for the last use, exactly
+	// one succeeds. Unknown, expired (Expires not after now) or used up:
+	// ErrGrantNotFound. A grant whose last use is spent is gone.
+	UseGrant(ctx context.Context, kind, hash string, now time.Time) (Grant, error)
+	// UserSessions counts a user's live sessions (the admin page).
+	UserSessions(ctx context.Context, user string) (int, error)
 
 	// UseOnce records key until the given time and reports whether this
 	// was its first use within that time: a one-time code, a recovery

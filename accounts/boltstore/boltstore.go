@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -35,7 +36,8 @@ var _ accounts.Store = (*Store)(nil)
 var (
 	bucketUsers    = []byte("users")
 	bucketSessions = []byte("sessions")
-	bucketOnce     = []byte("once") // UseOnce keys -> until (unix seconds, decimal)
+	bucketOnce     = []byte("once")   // UseOnce keys -> until (unix seconds, decimal)
+	bucketGrants   = []byte("grants") // kind + "\x00" + hash -> Grant (JSON)
 )
 
 // ErrStoreLocked: another process has the file open. bbolt takes an
@@ -77,6 +79,9 @@ func (s *Store) load() error {
 			return err
 		}
 		if _, err := tx.CreateBucketIfNotExists(bucketUsers); err != nil {
+			return err
+		}
+		if _, err := tx.CreateBucketIfNotExists(bucketGrants); err != nil {
 			return err
 		}
 		b, err := tx.CreateBucketIfNotExists(bucketSessions)
@@ -210,7 +215,7 @@ func (s *Store) DeleteSession(ctx context.Context, id string) error {
 }
 
 func (s *Store) DeleteUserSessions(ctx context.Context, user, keep string) error {
-	ids := s.mem.UserSessions(user)
+	ids := s.mem.SessionIDs(user)
 	_ = s.mem.DeleteUserSessions(ctx, user, keep)
 	return s.db.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketSessions)
@@ -224,6 +229,106 @@ func (s *Store) DeleteUserSessions(ctx context.Context, user, keep string) error
 		}
 		return nil
 	})
+}
+
+// grantPrefix starts the keys of every grant of a kind. A grant is kept
+// under the hash of its code, so UseGrant, the hot lookup, is one Get.
+func grantPrefix(kind string) []byte { return []byte(kind + "\x00") }
+
+func grantKey(kind, hash string) []byte { return append(grantPrefix(kind), hash...) }
+
+func (s *Store) PutGrant(_ context.Context, g accounts.Grant) error {
+	v, err := json.Marshal(g)
+	if err != nil {
+		return err
+	}
+	return s.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketGrants).Put(grantKey(g.Kind, g.Hash), v) })
+}
+
+// Grants reads one run of the ordered bucket: a kind's keys share a
+// prefix.
+func (s *Store) Grants(_ context.Context, kind string) ([]accounts.Grant, error) {
+	var out []accounts.Grant
+	err := s.db.View(func(tx *bolt.Tx) error {
+		prefix := grantPrefix(kind)
+		c := tx.Bucket(bucketGrants).Cursor()
+		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+			var g accounts.Grant
+			if err := json.Unmarshal(v, &g); err != nil {
+				return err
+			}
+			out = append(out, g)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	// Keys are ordered by hash, which says nothing about age.
+	slices.SortFunc(out, func(a, b accounts.Grant) int {
+		if c := a.Created.Compare(b.Created); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
+	return out, nil
+}
+
+// DeleteGrant scans the kind's grants for the id: grants are keyed by
+// hash, and there are few of them, so an index by id is not worth keeping.
+func (s *Store) DeleteGrant(_ context.Context, kind, id string) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		prefix := grantPrefix(kind)
+		c := tx.Bucket(bucketGrants).Cursor()
+		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+			var g accounts.Grant
+			// A record that does not decode names no id; Sweep drops it.
+			if json.Unmarshal(v, &g) == nil && g.ID == id {
+				return c.Delete()
+			}
+		}
+		return accounts.ErrGrantNotFound
+	})
+}
+
+// UseGrant is decided inside one write transaction, which bbolt runs one
+// at a time: of two callers racing for the last use, the second reads
+// what the first wrote and is refused.
+func (s *Store) UseGrant(_ context.Context, kind, hash string, now time.Time) (accounts.Grant, error) {
+	var g accounts.Grant
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketGrants)
+		k := grantKey(kind, hash)
+		v := b.Get(k)
+		if v == nil {
+			return accounts.ErrGrantNotFound
+		}
+		if err := json.Unmarshal(v, &g); err != nil {
+			return err
+		}
+		if g.Uses <= 0 || !now.Before(g.Expires) {
+			return accounts.ErrGrantNotFound
+		}
+		g.Uses--
+		if g.Uses == 0 {
+			return b.Delete(k) // spent: gone, like a revoked one
+		}
+		nv, err := json.Marshal(g)
+		if err != nil {
+			return err
+		}
+		return b.Put(k, nv)
+	})
+	if err != nil {
+		return accounts.Grant{}, err
+	}
+	return g, nil
+}
+
+// UserSessions counts from the memory index, which holds every live
+// session: the file is not read.
+func (s *Store) UserSessions(ctx context.Context, user string) (int, error) {
+	return s.mem.UserSessions(ctx, user)
 }
 
 // UseOnce is decided inside one write transaction, which bbolt runs one
@@ -244,21 +349,33 @@ func (s *Store) UseOnce(_ context.Context, key string, until time.Time) (first b
 	return first && err == nil, err
 }
 
-// Sweep removes expired sessions from memory and from the file, and used
-// keys past their time.
+// Sweep removes expired sessions from memory and from the file, used
+// keys past their time, and expired grants (a record that does not decode
+// is dropped too: nothing could use it). It returns the number of
+// sessions removed.
 func (s *Store) Sweep() int {
 	removed := s.mem.SweepIDs()
-	now := s.now().Unix()
-	var used [][]byte
+	t := s.now()
+	now := t.Unix()
+	var used, grants [][]byte
 	_ = s.db.View(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketOnce).ForEach(func(k, v []byte) error {
+		err := tx.Bucket(bucketOnce).ForEach(func(k, v []byte) error {
 			if u, err := strconv.ParseInt(string(v), 10, 64); err != nil || now >= u {
 				used = append(used, bytes.Clone(k))
 			}
 			return nil
 		})
+		if err != nil {
+			return err
+		}
+		return tx.Bucket(bucketGrants).ForEach(func(k, v []byte) error {
+			if grantExpired(v, t) {
+				grants = append(grants, bytes.Clone(k))
+			}
+			return nil
+		})
 	})
-	if len(removed) == 0 && len(used) == 0 {
+	if len(removed) == 0 && len(used) == 0 && len(grants) == 0 {
 		return 0 // nothing to write: no fsync every minute
 	}
 	_ = s.db.Update(func(tx *bolt.Tx) error {
@@ -268,9 +385,25 @@ func (s *Store) Sweep() int {
 		for _, k := range used {
 			_ = tx.Bucket(bucketOnce).Delete(k)
 		}
+		b := tx.Bucket(bucketGrants)
+		for _, k := range grants {
+			// Decided again: a grant put under this key since the read
+			// above is not the expired one.
+			if v := b.Get(k); v != nil && grantExpired(v, t) {
+				_ = b.Delete(k)
+			}
+		}
 		return nil
 	})
 	return len(removed)
+}
+
+// grantExpired reports whether the stored grant v can no longer be used
+// at now: Expires not after now, as UseGrant decides, or a record that
+// does not decode.
+func grantExpired(v []byte, now time.Time) bool {
+	var g accounts.Grant
+	return json.Unmarshal(v, &g) != nil || !now.Before(g.Expires)
 }
 
 func (s *Store) Ping(context.Context) error { return nil }

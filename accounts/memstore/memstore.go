@@ -20,8 +20,9 @@ type Store struct {
 	mu       sync.RWMutex
 	users    map[string]accounts.User
 	sessions map[string]memSession
-	byUser   map[string][]string // user -> session ids, oldest first
-	once     map[string]int64    // UseOnce keys -> until, unix nanoseconds
+	byUser   map[string][]string       // user -> session ids, oldest first
+	once     map[string]int64          // UseOnce keys -> until, unix nanoseconds
+	grants   map[string]accounts.Grant // kind + "\x00" + hash -> grant
 }
 
 // memSession is what SessionLive needs and nothing more: with a million
@@ -44,6 +45,7 @@ func New(now func() time.Time) *Store {
 		sessions: map[string]memSession{},
 		byUser:   map[string][]string{},
 		once:     map[string]int64{},
+		grants:   map[string]accounts.Grant{},
 	}
 }
 
@@ -118,6 +120,78 @@ func (m *Store) DeleteUserSessions(_ context.Context, user, keep string) error {
 	return nil
 }
 
+func grantKey(kind, hash string) string { return kind + "\x00" + hash }
+
+func (m *Store) PutGrant(_ context.Context, g accounts.Grant) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	g.Groups = slices.Clone(g.Groups)
+	m.grants[grantKey(g.Kind, g.Hash)] = g
+	return nil
+}
+
+func (m *Store) Grants(_ context.Context, kind string) ([]accounts.Grant, error) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	var out []accounts.Grant
+	for _, g := range m.grants {
+		if g.Kind == kind {
+			g.Groups = slices.Clone(g.Groups)
+			out = append(out, g)
+		}
+	}
+	slices.SortFunc(out, func(a, b accounts.Grant) int {
+		if c := a.Created.Compare(b.Created); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
+	return out, nil
+}
+
+func (m *Store) DeleteGrant(_ context.Context, kind, id string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for k, g := range m.grants {
+		if g.Kind == kind && g.ID == id {
+			delete(m.grants, k)
+			return nil
+		}
+	}
+	return accounts.ErrGrantNotFound
+}
+
+func (m *Store) UseGrant(_ context.Context, kind, hash string, now time.Time) (accounts.Grant, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	k := grantKey(kind, hash)
+	g, ok := m.grants[k]
+	if !ok || g.Uses <= 0 || !now.Before(g.Expires) {
+		return accounts.Grant{}, accounts.ErrGrantNotFound
+	}
+	g.Uses--
+	if g.Uses == 0 {
+		delete(m.grants, k)
+	} else {
+		m.grants[k] = g
+	}
+	g.Groups = slices.Clone(g.Groups)
+	return g, nil
+}
+
+func (m *Store) UserSessions(_ context.Context, user string) (int, error) {
+	now := m.now().UnixNano()
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	n := 0
+	for _, id := range m.byUser[user] {
+		if s, ok := m.sessions[id]; ok && now < s.expires {
+			n++
+		}
+	}
+	return n, nil
+}
+
 func (m *Store) UseOnce(_ context.Context, key string, until time.Time) (bool, error) {
 	now := m.now().UnixNano()
 	m.mu.Lock()
@@ -158,8 +232,8 @@ func (m *Store) AddSession(s accounts.Session, maxPerUser int) (evicted []string
 	return evicted
 }
 
-// UserSessions returns the ids of a user's sessions.
-func (m *Store) UserSessions(user string) []string {
+// SessionIDs returns the ids of a user's sessions.
+func (m *Store) SessionIDs(user string) []string {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	return slices.Clone(m.byUser[user])

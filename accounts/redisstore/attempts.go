@@ -129,6 +129,11 @@ func (a *Attempts) Settle(ctx context.Context, keys []regulation.Key, r regulati
 	return unavailable(a.settle.Run(ctx, a.rdb, a.keys(keys), args...).Err())
 }
 
+// Clear forgets the keys' failures and locks (a password reset).
+func (a *Attempts) Clear(ctx context.Context, keys []regulation.Key) error {
+	return unavailable(a.rdb.Del(ctx, a.keys(keys)...).Err())
+}
+
 func flag(b bool) int {
 	if b {
 		return 1

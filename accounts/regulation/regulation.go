@@ -73,6 +73,9 @@ type Attempts interface {
 	// Locked says how long the longest lock among keys lasts (0: none),
 	// reserving nothing: the check of credentials already verified.
 	Locked(ctx context.Context, keys []Key, now time.Time) (time.Duration, error)
+	// Clear forgets the keys' failures and locks: a password reset by an
+	// administrator lets its user in at once.
+	Clear(ctx context.Context, keys []Key) error
 }
 
 // BusyWait is the wait answered while a key's remaining guesses are all in
@@ -188,6 +191,16 @@ func (l *Local) count(key string, r Policy, now time.Time, create bool) *attempt
 		c.failures, c.inFlight, c.windowStart = 0, 0, now
 	}
 	return c
+}
+
+func (l *Local) Clear(_ context.Context, keys []Key) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, k := range keys {
+		l.counts.Remove(k.Key)
+		l.locks.Remove(k.Key)
+	}
+	return nil
 }
 
 // Len is the number of tracked keys (counters and locks).

@@ -196,4 +196,25 @@ func RunAttempts(t *testing.T, newCounters func(t *testing.T, n int) []regulatio
 			}
 		}
 	})
+
+	t.Run("clear lifts a lock on every gate", func(t *testing.T) {
+		cs := newCounters(t, 2)
+		for range reg.MaxFailures {
+			fail(t, cs[0], base, name("erin"))
+		}
+		if w, _ := cs[1].Locked(ctx, []regulation.Key{name("erin")}, base); w == 0 {
+			t.Fatal("not locked")
+		}
+		if err := cs[1].Clear(ctx, []regulation.Key{name("erin")}); err != nil {
+			t.Fatal(err)
+		}
+		for i, a := range cs {
+			if w, _ := a.Locked(ctx, []regulation.Key{name("erin")}, base); w != 0 {
+				t.Fatalf("gate %d still locked: %v", i, w)
+			}
+			if w := succeed(t, a, base, name("erin")); w != 0 {
+				t.Fatalf("gate %d refuses after Clear: %v", i, w)
+			}
+		}
+	})
 }

@@ -310,6 +310,8 @@ func Run(t *testing.T, newStore func(t *testing.T, now *time.Time) accounts.Stor
 		}
 	})
 
+	runGrants(t, newStore, base)
+
 	t.Run("ping", func(t *testing.T) {
 		now := base
 		if err := newStore(t, &now).Ping(ctx); err != nil {

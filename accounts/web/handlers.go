@@ -66,6 +66,9 @@ func loginResult(err error) string {
 // registrationResult names a registration's outcome for Events; a store
 // failure is none of them and is not counted.
 func registrationResult(err error) string {
+	if errors.Is(err, accounts.ErrInvalidInvite) {
+		return "invalid"
+	}
 	switch accounts.ErrorCode(err) {
 	case accounts.Conflict:
 		return "conflict"
@@ -96,6 +99,8 @@ type Config struct {
 	LogoURL  string
 	Logger   *slog.Logger
 	Events   Events // nil: not reported
+	// AdminGroup's members may use /admin and /admin/api (empty: nobody).
+	AdminGroup string
 }
 
 // Handler serves the account endpoints and pages.
@@ -138,16 +143,16 @@ type tokenResponse struct {
 }
 
 // Register handles POST /register: a JSON object
-// {username, password, email?, name?} (other fields are ignored), or the
-// sign-up form of the login page, which also signs the new user in and
-// follows rd.
+// {username, password, email?, name?, invite?} (other fields are
+// ignored), or the sign-up form of the login page, which also signs the
+// new user in and follows rd.
 func (h *Handler) Register(c echo.Context) error {
 	r := c.Request()
 	mt := mediaType(r)
 	if mt == ctForm {
 		return h.registerForm(c)
 	}
-	if !h.svc.RegistrationOpen() {
+	if !h.svc.RegistrationOpen() && !h.svc.InviteOnly() {
 		h.cfg.Events.Registration("closed")
 		return accounts.ErrRegistrationClosed
 	}
@@ -156,7 +161,7 @@ func (h *Handler) Register(c echo.Context) error {
 	}
 	var in accounts.Registration
 	if err := decodeObject(r.Body, map[string]*string{
-		"username": &in.Username, "password": &in.Password, "email": &in.Email, "name": &in.Name,
+		"username": &in.Username, "password": &in.Password, "email": &in.Email, "name": &in.Name, "invite": &in.Invite,
 	}); err != nil {
 		return err
 	}
@@ -176,15 +181,15 @@ func (h *Handler) registerForm(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	page := pageData{Tab: "signup", Username: get("username"), Email: get("email"), RD: h.safeRD(get("rd"))}
-	if !h.svc.RegistrationOpen() {
+	page := pageData{Tab: "signup", Username: get("username"), Email: get("email"), RD: h.safeRD(get("rd")), Invite: get("invite")}
+	if !h.svc.RegistrationOpen() && !h.svc.InviteOnly() {
 		h.cfg.Events.Registration("closed")
 		return h.pageError(c, page, accounts.Errorf(accounts.Forbidden, "Registration is closed."), nil)
 	}
 	if err := h.requireSameSite(r, "sign-up form"); err != nil {
 		return h.pageError(c, page, err, nil)
 	}
-	u, err := h.svc.Register(r.Context(), accounts.Registration{Username: get("username"), Password: get("password"), Email: get("email")})
+	u, err := h.svc.Register(r.Context(), accounts.Registration{Username: get("username"), Password: get("password"), Email: get("email"), Invite: get("invite")})
 	h.cfg.Events.Registration(registrationResult(err))
 	if err != nil {
 		return h.pageError(c, page, err, sentence)

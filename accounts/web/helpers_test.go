@@ -98,6 +98,9 @@ func newFixtureAt(tb testing.TB, now func() time.Time, mod func(*accounts.Config
 	e.POST("/totp/setup", h.TOTPSetup)
 	e.POST("/totp/confirm", h.TOTPConfirm)
 	e.POST("/totp/disable", h.TOTPDisable)
+	e.POST("/account/password", h.ChangePassword)
+	e.GET("/reset", h.ResetPage)
+	e.POST("/reset", h.Reset)
 	return &fixture{svc: svc, store: store, tokens: tokens, e: e}
 }
 

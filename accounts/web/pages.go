@@ -49,6 +49,7 @@ type pageData struct {
 	Page string
 
 	// Sign-in page.
+	Invite     string // an invite code: the sign-up form shows, filled in
 	MFA        bool   // the site asked for a second factor (mfa=1)
 	Challenge  string // set: the code step of a sign-in
 	SignedInAs string // mfa=1 for a session without the second factor
@@ -69,6 +70,10 @@ type pageData struct {
 	Secret        string       // base32, in groups of four
 	OTPAuthURL    string
 	RecoveryCodes []string
+
+	// Reset page.
+	Token  string // the reset link's token, carried by the form
+	Notice string // a success said on the page
 }
 
 func newPages(cfg Config) (*pages, error) {
@@ -120,7 +125,7 @@ func (p *pages) securityHeaders(h http.Header) {
 }
 
 func (p *pages) render(c echo.Context, status int, d pageData) error {
-	d.Title, d.Logo, d.Signup = p.title, p.logo, p.signup
+	d.Title, d.Logo, d.Signup = p.title, p.logo, p.signup || d.Invite != ""
 	if d.Tab == "" {
 		d.Tab = "signin"
 	}
@@ -130,6 +135,8 @@ func (p *pages) render(c echo.Context, status int, d pageData) error {
 		name = "totp-setup.html"
 	case d.Page == "totp-codes":
 		name = "totp-codes.html"
+	case d.Page == "reset":
+		name = "reset.html"
 	case d.User != "":
 		name = "home.html"
 	}
@@ -153,7 +160,10 @@ func (h *Handler) LoginPage(c echo.Context) error {
 	if ok && !(mfa && !verify.HasOTP(d.AMR)) {
 		return h.pages.render(c, http.StatusOK, d)
 	}
-	page := pageData{RD: h.safeRD(c.QueryParam("rd")), MFA: mfa}
+	page := pageData{RD: h.safeRD(c.QueryParam("rd")), MFA: mfa, Invite: c.QueryParam("invite")}
+	if page.Invite != "" {
+		page.Tab = "signup"
+	}
 	if ok {
 		page.Username, page.SignedInAs, page.TOTPOn = d.User, d.User, d.TOTPOn
 	}

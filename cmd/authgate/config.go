@@ -61,8 +61,10 @@ type Config struct {
 	// already seen stay valid for this long; unknown ones are refused.
 	RedisGrace time.Duration `env:"REDIS_GRACE"`
 
-	Registration openClosed `env:"REGISTRATION"`
-	UsersFile    string     `env:"USERS_FILE"`
+	Registration registration `env:"REGISTRATION"`
+	// AdminGroup's members use /admin and /admin/api.
+	AdminGroup string `env:"ADMIN_GROUP"`
+	UsersFile  string `env:"USERS_FILE"`
 
 	// RulesFile is the access rules file (package verify/rules): which
 	// hosts and paths anyone may reach, which are refused, which need
@@ -153,7 +155,8 @@ func defaultConfig() Config {
 		CookieSecure:       true,
 		Store:              "memory",
 		RedisGrace:         redisstore.DefaultGrace,
-		Registration:       true,
+		Registration:       "open",
+		AdminGroup:         "admins",
 		TrustedProxies:     trusted,
 		MaxFailures:        reg.MaxFailures,
 		MaxFailuresPerIP:   reg.MaxFailuresPerIP,
@@ -275,6 +278,9 @@ func (c Config) check() error {
 	if c.BanTime <= 0 {
 		return badVar("BAN_TIME", "must be a positive duration")
 	}
+	if gs, err := accounts.ParseGroups(c.AdminGroup); err != nil || len(gs) != 1 {
+		return badVar("ADMIN_GROUP", "must be one group name (letters, digits, '.', '_', '-')")
+	}
 	if c.AssertionTTL < assertion.MinTTL || c.AssertionTTL > assertion.MaxTTL {
 		return badVar("ASSERTION_TTL", "must be between %s and %s, got %s", assertion.MinTTL, assertion.MaxTTL, c.AssertionTTL)
 	}
@@ -370,27 +376,19 @@ func (l *logoURL) UnmarshalText(b []byte) error {
 	return nil
 }
 
-// openClosed is "open" (true) or "closed" (false).
-type openClosed bool
+// registration is open, invite or closed.
+type registration string
 
-func (o *openClosed) UnmarshalText(b []byte) error {
+func (r *registration) UnmarshalText(b []byte) error {
 	switch string(b) {
-	case "open":
-		*o = true
-	case "closed":
-		*o = false
-	default:
-		return fmt.Errorf("must be open or closed, got %q", string(b))
+	case "open", "invite", "closed":
+		*r = registration(b)
+		return nil
 	}
-	return nil
+	return fmt.Errorf("must be open, invite or closed, got %q", string(b))
 }
 
-func (o openClosed) String() string {
-	if o {
-		return "open"
-	}
-	return "closed"
-}
+func (r registration) String() string { return string(r) }
 
 // logFormat is text or json.
 type logFormat string

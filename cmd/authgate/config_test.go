@@ -21,7 +21,7 @@ func TestConfigDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	if cfg.Listen != ":8080" || cfg.Issuer != "authgate" || cfg.SessionTTL != 24*time.Hour ||
-		cfg.CookieName != "authgate_session" || !cfg.CookieSecure || !bool(cfg.Registration) ||
+		cfg.CookieName != "authgate_session" || !cfg.CookieSecure || cfg.Registration != "open" || cfg.AdminGroup != "admins" ||
 		cfg.Argon2MemoryKiB != 19456 || cfg.Argon2Time != 2 || cfg.Argon2Parallelism != 1 || cfg.TrustedProxies.String() != "127.0.0.0/8,::1/128" ||
 		cfg.MaxFailures != 5 || cfg.MaxFailuresPerIP != 20 || cfg.FailureWindow != 10*time.Minute || cfg.BanTime != 15*time.Minute ||
 		cfg.TokenCacheSize != 100000 || cfg.BasicCacheTTL != time.Minute || cfg.RedisGrace != 30*time.Second ||
@@ -97,7 +97,7 @@ func TestConfigParsedOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.CookieDomain != "example.com" || bool(cfg.Registration) || cfg.LogLevel != slog.LevelDebug || cfg.Title != "authgate" {
+	if cfg.CookieDomain != "example.com" || cfg.Registration != "closed" || cfg.LogLevel != slog.LevelDebug || cfg.Title != "authgate" {
 		t.Fatalf("parsed: %+v", cfg)
 	}
 	if p := cfg.TrustedProxies.Prefixes(); len(p) != 2 || p[1].String() != "192.0.2.7/32" {

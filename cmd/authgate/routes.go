@@ -38,6 +38,9 @@ func (s *server) routes() http.Handler {
 	e.POST("/totp/setup", s.web.TOTPSetup)
 	e.POST("/totp/confirm", s.web.TOTPConfirm)
 	e.POST("/totp/disable", s.web.TOTPDisable)
+	e.POST("/account/password", s.web.ChangePassword)
+	e.GET("/reset", s.web.ResetPage)
+	e.POST("/reset", s.web.Reset)
 	e.GET("/", s.web.Home)
 	e.GET("/assets/*", s.web.Asset)
 

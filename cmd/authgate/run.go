@@ -230,7 +230,9 @@ func (s *server) wire(tokens *verify.Tokens, sealer *mfa.Sealer, hasher *passwor
 		Hasher:             hasher,
 		SessionTTL:         cfg.SessionTTL,
 		MaxSessionsPerUser: cfg.MaxSessionsPerUser,
-		Registration:       bool(cfg.Registration),
+		Registration:       cfg.Registration == "open",
+		InviteOnly:         cfg.Registration == "invite",
+		ResetURL:           accounts.ResetURL(string(cfg.LoginURL)),
 		Regulation:         cfg.regulation(),
 		Attempts:           st.attempts,
 		BasicCacheTTL:      cfg.BasicCacheTTL,
@@ -268,15 +270,16 @@ func (s *server) wire(tokens *verify.Tokens, sealer *mfa.Sealer, hasher *passwor
 	}
 	s.verifier = verify.New(vc)
 	s.web, err = web.New(web.Config{
-		Service:  svc,
-		Sessions: s.verifier,
-		Cookie:   web.Cookie{Name: cfg.CookieName, Domain: string(cfg.CookieDomain), Secure: cfg.CookieSecure},
-		LoginURL: string(cfg.LoginURL),
-		Domains:  domains,
-		Title:    cfg.Title,
-		LogoURL:  string(cfg.LogoURL),
-		Logger:   s.log,
-		Events:   events,
+		Service:    svc,
+		Sessions:   s.verifier,
+		Cookie:     web.Cookie{Name: cfg.CookieName, Domain: string(cfg.CookieDomain), Secure: cfg.CookieSecure},
+		LoginURL:   string(cfg.LoginURL),
+		Domains:    domains,
+		Title:      cfg.Title,
+		LogoURL:    string(cfg.LogoURL),
+		Logger:     s.log,
+		Events:     events,
+		AdminGroup: cfg.AdminGroup,
 	})
 	return err
 }
@@ -328,7 +331,7 @@ func newHasher(cfg Config, concurrency int) (*password.Hasher, error) {
 
 // warn says loudly which defaults are unsafe for production.
 func (s *server) warn(staticUsers int) {
-	if s.cfg.Registration {
+	if s.cfg.Registration == "open" {
 		s.log.Warn("AUTHGATE_REGISTRATION=open: anyone who can reach /register can create an account. Set it to closed and use AUTHGATE_USERS_FILE in production.")
 	}
 	if !s.cfg.CookieSecure {

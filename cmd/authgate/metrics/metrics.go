@@ -31,7 +31,7 @@ var verifyCodes = [...]int{200, 302, 401, 403, 429}
 var (
 	loginResults        = []string{"success", "failure", "locked", "unavailable"}
 	registrationResults = []string{"created", "conflict", "invalid", "closed"}
-	storeOps            = []string{"create_user", "user", "update_user", "delete_user", "users", "create_session", "session_live", "delete_session", "delete_user_sessions", "use_once", "ping"}
+	storeOps            = []string{"create_user", "user", "update_user", "delete_user", "users", "create_session", "session_live", "delete_session", "delete_user_sessions", "use_once", "put_grant", "grants", "delete_grant", "use_grant", "user_sessions", "ping"}
 )
 
 // Metrics is the gate's registry and the counters the hot path touches,
@@ -255,6 +255,29 @@ func (s countingStore) DeleteSession(ctx context.Context, id string) error {
 
 func (s countingStore) DeleteUserSessions(ctx context.Context, user, keep string) error {
 	return s.count("delete_user_sessions", s.Store.DeleteUserSessions(ctx, user, keep))
+}
+
+func (s countingStore) PutGrant(ctx context.Context, g accounts.Grant) error {
+	return s.count("put_grant", s.Store.PutGrant(ctx, g))
+}
+
+func (s countingStore) Grants(ctx context.Context, kind string) ([]accounts.Grant, error) {
+	gs, err := s.Store.Grants(ctx, kind)
+	return gs, s.count("grants", err)
+}
+
+func (s countingStore) DeleteGrant(ctx context.Context, kind, id string) error {
+	return s.count("delete_grant", s.Store.DeleteGrant(ctx, kind, id))
+}
+
+func (s countingStore) UseGrant(ctx context.Context, kind, hash string, now time.Time) (accounts.Grant, error) {
+	g, err := s.Store.UseGrant(ctx, kind, hash, now)
+	return g, s.count("use_grant", err)
+}
+
+func (s countingStore) UserSessions(ctx context.Context, user string) (int, error) {
+	n, err := s.Store.UserSessions(ctx, user)
+	return n, s.count("user_sessions", err)
 }
 
 func (s countingStore) UseOnce(ctx context.Context, key string, until time.Time) (bool, error) {
