@@ -39,6 +39,8 @@ func run(ctx context.Context, args, environ []string, stdin io.Reader, stdout, s
 			return hashPassword(ctx, environ, stdin, stdout)
 		case "users":
 			return users(ctx, args[1:], environ, stdin, stdout)
+		case "invites":
+			return invites(ctx, args[1:], environ, stdout)
 		case "rules":
 			return cli.Rules(args[1:], stdout)
 		case "keygen":
@@ -81,7 +83,8 @@ const usage = `usage: authgate [command]
 commands:
   serve           run the gate (the default)
   hash-password   read a password on stdin, print its argon2id hash for AUTHGATE_USERS_FILE
-  users           add, list, passwd, groups, delete accounts in a bolt or redis store
+  users           add, list, passwd, groups, delete, reset-link, totp-reset accounts in a bolt or redis store
+  invites         create, list, revoke invites (AUTHGATE_REGISTRATION=invite)
   version         print the version, the commit and the Go version
   rules           check an access rules file (AUTHGATE_RULES_FILE), explain which rule decides a request
   keygen          print a new private key for AUTHGATE_ASSERTION_KEY_FILE (-type ec|ed25519)

@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"strings"
+	"time"
 
 	"github.com/authgate/authgate/accounts"
 	"github.com/authgate/authgate/accounts/boltstore"
@@ -22,6 +23,7 @@ const usersUsage = `usage: authgate users <command>
   groups NAME a,b                                        "" for none; ends NAME's sessions
   delete NAME                                            ends NAME's sessions
   totp-reset NAME                                        turns NAME's second factor off (a lost device); ends NAME's sessions
+  reset-link NAME [-ttl 30m]                             prints a single-use link that sets NAME's password (at most 24h)
 
 They act on the store AUTHGATE_STORE names (bolt:// or redis://; the memory
 store lives inside a running gate). A bolt file is locked by a running gate:
@@ -42,11 +44,12 @@ func users(ctx context.Context, args, environ []string, stdin io.Reader, stdout 
 	email := fs.String("email", "", "e-mail address")
 	display := fs.String("name", "", "full name")
 	asJSON := fs.Bool("json", false, "list as JSON")
+	ttl := fs.Duration("ttl", accounts.DefaultResetTTL, "how long a reset link lasts")
 	pos, err := cli.Interspersed(fs, args)
 	if err != nil {
 		return fmt.Errorf("users %s: %v\n%s", cmd, err, usersUsage)
 	}
-	want := map[string]int{"add": 1, "list": 0, "passwd": 1, "groups": 2, "delete": 1, "totp-reset": 1}
+	want := map[string]int{"add": 1, "list": 0, "passwd": 1, "groups": 2, "delete": 1, "totp-reset": 1, "reset-link": 1}
 	n, ok := want[cmd]
 	if !ok {
 		return fmt.Errorf("unknown users command %q\n%s", cmd, usersUsage)
@@ -109,6 +112,12 @@ func users(ctx context.Context, args, environ []string, stdin io.Reader, stdout 
 			return fmt.Errorf("users delete: %w", err)
 		}
 		fmt.Fprintf(stdout, "deleted %s\n", pos[0])
+	case "reset-link":
+		link, expires, err := admin.ResetLink(ctx, pos[0], *ttl, "cli")
+		if err != nil {
+			return fmt.Errorf("users reset-link: %w", err)
+		}
+		fmt.Fprintf(stdout, "%s\n(single use, until %s)\n", link, expires.Format(time.RFC3339))
 	case "totp-reset":
 		if err := admin.ResetTOTP(ctx, pos[0]); err != nil {
 			return fmt.Errorf("users totp-reset: %w", err)
@@ -116,6 +125,27 @@ func users(ctx context.Context, args, environ []string, stdin io.Reader, stdout 
 		fmt.Fprintf(stdout, "two-factor authentication of %s turned off; sessions ended\n", pos[0])
 	}
 	return nil
+}
+
+// invites is "authgate invites ...".
+func invites(ctx context.Context, args, environ []string, stdout io.Writer) error {
+	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+		fmt.Fprint(stdout, cli.InvitesUsage)
+		return nil
+	}
+	if _, err := cli.InvitesArgs(args); err != nil {
+		return err
+	}
+	cfg, err := loadConfig(environ)
+	if err != nil {
+		return err
+	}
+	admin, closeStore, err := openAdmin(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer closeStore()
+	return cli.Invites(ctx, admin, string(cfg.LoginURL), args, stdout)
 }
 
 // openAdmin builds the account Service on the configured store, for
@@ -139,7 +169,8 @@ func openAdmin(ctx context.Context, cfg Config) (*accounts.Service, func(), erro
 		}
 		return nil, nil, err
 	}
-	svc, err := accounts.New(accounts.Config{Store: st.store, Static: static, Hasher: hasher})
+	svc, err := accounts.New(accounts.Config{Store: st.store, Static: static, Hasher: hasher,
+		ResetURL: accounts.ResetURL(string(cfg.LoginURL)), Regulation: cfg.regulation(), Attempts: st.attempts})
 	if err != nil {
 		_ = st.store.Close()
 		return nil, nil, err
