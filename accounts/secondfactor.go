@@ -29,9 +29,25 @@ import (
 const ChallengeTTL = 5 * time.Minute
 
 // recoveryMemory is how long a used recovery code is also remembered apart
-// from the account record, so two sign-ins racing with one code cannot
-// both pass while the record is rewritten.
-const recoveryMemory = 24 * time.Hour
+// from the account record: for as long as the code could exist, so no
+// write of an older copy of the record (two sign-ins racing with two
+// codes) can bring a used code back.
+const recoveryMemory = 20 * 365 * 24 * time.Hour
+
+// PendingTTL is how long a set-up waits for its first code.
+const PendingTTL = 15 * time.Minute
+
+// sessionPrint binds a pending set-up to the session that began it.
+func sessionPrint(session string) string {
+	sum := sha256.Sum256([]byte("authgate totp set-up\x00" + session))
+	return hex.EncodeToString(sum[:16])
+}
+
+// pendingFor reports whether u's pending set-up belongs to session and
+// is still fresh.
+func (s *Service) pendingFor(u User, session string) bool {
+	return u.TOTP.Pending != "" && u.TOTP.PendingSession == sessionPrint(session) && s.now().Before(u.TOTP.PendingExpires)
+}
 
 func totpBinding(user string) string { return "totp:" + user }
 
@@ -73,10 +89,10 @@ func (s *Service) confirmPassword(ctx context.Context, ip, name, pw string, then
 var errStaticTOTP = Errorf(Forbidden, "accounts defined in AUTHGATE_USERS_FILE cannot set up two-factor authentication")
 
 // BeginTOTP draws a new TOTP secret for a signed-in user who confirms
-// their password, and keeps it pending until ConfirmTOTP; a second call
-// before then replaces it. It returns the secret in base32 and its
-// otpauth:// URL.
-func (s *Service) BeginTOTP(ctx context.Context, ip, name, pw string) (secret, url string, err error) {
+// their password, and keeps it pending, for session alone and for
+// PendingTTL, until ConfirmTOTP; a second call before then replaces it.
+// It returns the secret in base32 and its otpauth:// URL.
+func (s *Service) BeginTOTP(ctx context.Context, ip, name, pw, session string) (secret, url string, err error) {
 	if s.cfg.Sealer == nil {
 		return "", "", ErrNoSecondFactors
 	}
@@ -94,6 +110,7 @@ func (s *Service) BeginTOTP(ctx context.Context, ip, name, pw string) (secret, u
 		if u.TOTP.Pending, err = s.cfg.Sealer.Seal([]byte(secret), totpBinding(u.Name)); err != nil {
 			return err
 		}
+		u.TOTP.PendingSession, u.TOTP.PendingExpires = sessionPrint(session), s.now().Add(PendingTTL).UTC()
 		return s.cfg.Store.UpdateUser(ctx, *u)
 	})
 	if err != nil {
@@ -104,13 +121,14 @@ func (s *Service) BeginTOTP(ctx context.Context, ip, name, pw string) (secret, u
 }
 
 // PendingTOTP returns the secret and otpauth:// URL of a set-up not yet
-// confirmed, so the page can show them again after a wrong first code.
-func (s *Service) PendingTOTP(ctx context.Context, name string) (secret, url string, err error) {
+// confirmed, so the page can show them again after a wrong first code;
+// only to the session that began it.
+func (s *Service) PendingTOTP(ctx context.Context, name, session string) (secret, url string, err error) {
 	u, err := s.cfg.Store.User(ctx, name)
 	if err != nil {
 		return "", "", err
 	}
-	if u.TOTP.Pending == "" || s.cfg.Sealer == nil {
+	if !s.pendingFor(u, session) || s.cfg.Sealer == nil {
 		return "", "", ErrTOTPNotPending
 	}
 	plain, _, err := s.cfg.Sealer.Open(u.TOTP.Pending, totpBinding(u.Name))
@@ -121,33 +139,46 @@ func (s *Service) PendingTOTP(ctx context.Context, name string) (secret, url str
 	return string(plain), url, err
 }
 
-// ConfirmTOTP turns TOTP on when code is right for the pending secret, and
-// returns the recovery codes: shown this once, stored only as hashes. A
-// wrong code leaves the set-up pending.
-func (s *Service) ConfirmTOTP(ctx context.Context, name, code string) ([]string, error) {
+// ConfirmTOTP turns TOTP on when code is right for the secret session
+// set up, and returns the recovery codes: shown this once, stored only as
+// hashes. A wrong code leaves the set-up pending, and counts toward the
+// lockout like a wrong password.
+func (s *Service) ConfirmTOTP(ctx context.Context, ip, name, code, session string) ([]string, error) {
 	if s.cfg.Sealer == nil {
 		return nil, ErrNoSecondFactors
 	}
-	u, err := s.cfg.Store.User(ctx, name)
+	var u User
+	var secret []byte
+	_, err := s.regulated(ctx, s.cfg.Attempts, name, ip, func() (User, error) {
+		var err error
+		if u, err = s.cfg.Store.User(ctx, name); err != nil {
+			return User{}, err
+		}
+		if u.TOTPEnabled() {
+			return User{}, ErrTOTPEnabled
+		}
+		if !s.pendingFor(u, session) {
+			return User{}, ErrTOTPNotPending
+		}
+		if secret, _, err = s.cfg.Sealer.Open(u.TOTP.Pending, totpBinding(u.Name)); err != nil {
+			return User{}, ErrTOTPNotPending
+		}
+		step, ok := mfa.Match(string(secret), code, s.now())
+		if !ok {
+			return User{}, ErrBadSetupCode
+		}
+		// The code that turns TOTP on is spent: it does not also sign
+		// in, nor confirm twice.
+		first, err := s.cfg.Store.UseOnce(ctx, stepKey(u.Name, step), mfa.StepEnd(step))
+		if err != nil {
+			return User{}, err
+		}
+		if !first {
+			return User{}, ErrBadSetupCode
+		}
+		return u, nil
+	})
 	if err != nil {
-		return nil, err
-	}
-	if u.TOTPEnabled() {
-		return nil, ErrTOTPEnabled
-	}
-	if u.TOTP.Pending == "" {
-		return nil, ErrTOTPNotPending
-	}
-	secret, _, err := s.cfg.Sealer.Open(u.TOTP.Pending, totpBinding(u.Name))
-	if err != nil {
-		return nil, ErrTOTPNotPending
-	}
-	step, ok := mfa.Match(string(secret), code, s.now())
-	if !ok {
-		return nil, ErrBadSetupCode
-	}
-	// The code that turned TOTP on is spent: it does not also sign in.
-	if _, err := s.cfg.Store.UseOnce(ctx, stepKey(u.Name, step), mfa.StepEnd(step)); err != nil {
 		return nil, err
 	}
 	codes, err := mfa.NewRecoveryCodes()
@@ -164,11 +195,26 @@ func (s *Service) ConfirmTOTP(ctx context.Context, name, code string) ([]string,
 	if err != nil {
 		return nil, err
 	}
-	u.TOTP = TOTP{Secret: sealed, Recovery: hashes}
-	if err := s.cfg.Store.UpdateUser(ctx, u); err != nil {
+	// Written on the record as it is now, so a change made meanwhile (a
+	// password) is not undone, and only if this set-up is still the
+	// pending one.
+	cur, err := s.cfg.Store.User(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	if cur.TOTPEnabled() || cur.TOTP.Pending != u.TOTP.Pending {
+		return nil, ErrTOTPNotPending
+	}
+	cur.TOTP = TOTP{Secret: sealed, Recovery: hashes}
+	if err := s.cfg.Store.UpdateUser(ctx, cur); err != nil {
 		return nil, err
 	}
 	s.log.Info("two-factor authentication turned on", "user", u.Name)
+	// Sessions signed in with the password alone end: from now on this
+	// account signs in with a code. The session that confirmed stays.
+	if err := s.cfg.Store.DeleteUserSessions(ctx, name, session); err != nil {
+		return nil, err
+	}
 	return codes, nil
 }
 
@@ -244,8 +290,14 @@ func (s *Service) secondFactor(ctx context.Context, u *User, totpCode, recovery 
 		}
 		if stale {
 			if resealed, err := s.cfg.Sealer.Seal(secret, totpBinding(u.Name)); err == nil {
-				u.TOTP.Secret = resealed
-				if err := s.cfg.Store.UpdateUser(ctx, *u); err != nil {
+				err := s.rewrite(ctx, u.Name, func(cur *User) bool {
+					if cur.TOTP.Secret != u.TOTP.Secret {
+						return false // changed meanwhile: leave it
+					}
+					cur.TOTP.Secret = resealed
+					return true
+				})
+				if err != nil {
 					s.log.Warn("TOTP secret could not be sealed again under the current key", "user", u.Name, "err", err)
 				}
 			}
@@ -269,12 +321,34 @@ func (s *Service) secondFactor(ctx context.Context, u *User, totpCode, recovery 
 	if !first {
 		return ErrBadSecondFactor
 	}
-	u.TOTP.Recovery = slices.Delete(slices.Clone(u.TOTP.Recovery), i, i+1)
-	if err := s.cfg.Store.UpdateUser(ctx, *u); err != nil {
+	err = s.rewrite(ctx, u.Name, func(cur *User) bool {
+		j := slices.Index(cur.TOTP.Recovery, h)
+		if j < 0 {
+			return false
+		}
+		cur.TOTP.Recovery = slices.Delete(slices.Clone(cur.TOTP.Recovery), j, j+1)
+		u.TOTP.Recovery = cur.TOTP.Recovery
+		return true
+	})
+	if err != nil {
 		return err
 	}
 	s.log.Info("recovery code used", "user", u.Name, "left", len(u.TOTP.Recovery))
 	return nil
+}
+
+// rewrite changes the stored record of name as it is now (not a copy read
+// earlier, whose write would undo a change made since: a password, a
+// used code); change reports whether there is anything to write.
+func (s *Service) rewrite(ctx context.Context, name string, change func(*User) bool) error {
+	cur, err := s.cfg.Store.User(ctx, name)
+	if err != nil {
+		return err
+	}
+	if !change(&cur) {
+		return nil
+	}
+	return s.cfg.Store.UpdateUser(ctx, cur)
 }
 
 // challenge is what the page carries between the password and the code,
@@ -311,9 +385,10 @@ func (s *Service) Challenge(u User) (string, error) {
 }
 
 // SignInChallenge is the second step of a form sign-in: a code (or
-// recovery code) for the user a challenge names. A challenge passes once,
-// and only within ChallengeTTL; wrong codes count toward the lockout (the
-// same challenge may be tried again, within the limits).
+// recovery code) for the user a challenge names. A challenge is used
+// once, right or wrong, and only within ChallengeTTL; a wrong code (which
+// counts toward the lockout) returns the user with ErrBadSecondFactor, so
+// the page can go on with a fresh challenge.
 func (s *Service) SignInChallenge(ctx context.Context, ip, sealed, totpCode, recovery string) (User, []string, error) {
 	if s.cfg.Sealer == nil {
 		return User{}, nil, ErrChallengeExpired
@@ -323,6 +398,16 @@ func (s *Service) SignInChallenge(ctx context.Context, ip, sealed, totpCode, rec
 	if err != nil || json.Unmarshal(plain, &c) != nil || s.now().Unix() >= c.Expires {
 		return User{}, nil, ErrChallengeExpired
 	}
+	// The challenge is spent first, whatever the code: a resubmitted form
+	// must not spend a recovery code for a sign-in it cannot finish.
+	first, err := s.cfg.Store.UseOnce(ctx, "challenge:"+c.Nonce, time.Unix(c.Expires, 0))
+	if err != nil {
+		return User{}, nil, err
+	}
+	if !first {
+		return User{}, nil, ErrChallengeExpired
+	}
+	var who User
 	u, err := s.regulated(ctx, s.cfg.Attempts, c.User, ip, func() (User, error) {
 		u, err := s.lookup(ctx, c.User)
 		if errors.Is(err, ErrUserNotFound) || err == nil && (hashPrint(u.Hash) != c.Hash || !u.TOTPEnabled()) {
@@ -331,20 +416,19 @@ func (s *Service) SignInChallenge(ctx context.Context, ip, sealed, totpCode, rec
 		if err != nil {
 			return User{}, err
 		}
+		who = u
 		if totpCode == "" && recovery == "" {
 			return User{}, ErrBadSecondFactor
 		}
 		return u, s.secondFactor(ctx, &u, totpCode, recovery)
 	})
+	if errors.Is(err, ErrBadSecondFactor) {
+		// A wrong code: the user, so the page can carry a fresh
+		// challenge (this one is spent) for another try.
+		return who, nil, err
+	}
 	if err != nil {
 		return User{}, nil, err
-	}
-	first, err := s.cfg.Store.UseOnce(ctx, "challenge:"+c.Nonce, time.Unix(c.Expires, 0))
-	if err != nil {
-		return User{}, nil, err
-	}
-	if !first {
-		return User{}, nil, ErrChallengeExpired
 	}
 	return u, []string{verify.MethodPassword, verify.MethodOTP}, nil
 }

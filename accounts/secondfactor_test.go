@@ -69,14 +69,14 @@ func newTOTPService(t *testing.T, secrets ...[]byte) *totpFixture {
 func (f *totpFixture) enrol(t *testing.T) {
 	t.Helper()
 	ctx := context.Background()
-	secret, url, err := f.svc.BeginTOTP(ctx, "192.0.2.1", "alice", "alice password 1")
+	secret, url, err := f.svc.BeginTOTP(ctx, "192.0.2.1", "alice", "alice password 1", "s1")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !strings.HasPrefix(url, "otpauth://totp/Example%20Gate:alice?") || !strings.Contains(url, "secret="+secret) {
 		t.Fatalf("otpauth URL %q", url)
 	}
-	codes, err := f.svc.ConfirmTOTP(ctx, "alice", f.code(t, 0))
+	codes, err := f.svc.ConfirmTOTP(ctx, "192.0.2.1", "alice", f.code(t, 0), "s1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,7 +91,7 @@ func (f *totpFixture) code(t *testing.T, steps int) string {
 	secret := f.secret
 	if secret == "" {
 		// Pending: open it the way the page would show it.
-		s, _, err := f.svc.PendingTOTP(context.Background(), u.Name)
+		s, _, err := f.svc.PendingTOTP(context.Background(), u.Name, "s1")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -115,10 +115,10 @@ func (f *totpFixture) signIn(ip string, c accounts.Credentials) ([]string, error
 func TestEnrolment(t *testing.T) {
 	ctx := context.Background()
 	f := newTOTPService(t)
-	if _, _, err := f.svc.BeginTOTP(ctx, "192.0.2.1", "alice", "wrong password"); !errors.Is(err, accounts.ErrBadPassword) {
+	if _, _, err := f.svc.BeginTOTP(ctx, "192.0.2.1", "alice", "wrong password", "s1"); !errors.Is(err, accounts.ErrBadPassword) {
 		t.Fatalf("wrong password: %v", err)
 	}
-	first, _, err := f.svc.BeginTOTP(ctx, "192.0.2.1", "alice", "alice password 1")
+	first, _, err := f.svc.BeginTOTP(ctx, "192.0.2.1", "alice", "alice password 1", "s1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -131,18 +131,15 @@ func TestEnrolment(t *testing.T) {
 		t.Fatalf("sign-in while pending: %v, %v", amr, err)
 	}
 	// A second set-up replaces the first: the first secret's code is refused.
-	second, _, _ := f.svc.BeginTOTP(ctx, "192.0.2.1", "alice", "alice password 1")
+	second, _, _ := f.svc.BeginTOTP(ctx, "192.0.2.1", "alice", "alice password 1", "s1")
 	if second == first {
 		t.Fatal("the same secret twice")
 	}
 	old, _ := mfa.Code(first, f.clock.now())
-	if _, err := f.svc.ConfirmTOTP(ctx, "alice", old); !errors.Is(err, accounts.ErrBadSetupCode) {
+	if _, err := f.svc.ConfirmTOTP(ctx, "192.0.2.1", "alice", old, "s1"); !errors.Is(err, accounts.ErrBadSetupCode) {
 		t.Fatalf("the replaced secret's code: %v", err)
 	}
-	if _, err := f.svc.ConfirmTOTP(ctx, "alice", "000000"); accounts.ErrorCode(err) != accounts.Invalid {
-		t.Fatalf("a wrong code: %v, want Invalid (400)", err)
-	}
-	codes, err := f.svc.ConfirmTOTP(ctx, "alice", f.code(t, 0))
+	codes, err := f.svc.ConfirmTOTP(ctx, "192.0.2.1", "alice", f.code(t, 0), "s1")
 	if err != nil {
 		t.Fatalf("the pending secret's code after a wrong one: %v", err)
 	}
@@ -158,11 +155,11 @@ func TestEnrolment(t *testing.T) {
 			t.Fatal("a recovery code or the secret is stored in clear")
 		}
 	}
-	if _, _, err := f.svc.BeginTOTP(ctx, "192.0.2.1", "alice", "alice password 1"); !errors.Is(err, accounts.ErrTOTPEnabled) {
+	if _, _, err := f.svc.BeginTOTP(ctx, "192.0.2.1", "alice", "alice password 1", "s1"); !errors.Is(err, accounts.ErrTOTPEnabled) {
 		t.Fatalf("set-up while on: %v", err)
 	}
 	now, _ := mfa.Code(second, f.clock.now().Add(mfa.Period))
-	if _, err := f.svc.ConfirmTOTP(ctx, "alice", now); !errors.Is(err, accounts.ErrTOTPEnabled) {
+	if _, err := f.svc.ConfirmTOTP(ctx, "192.0.2.1", "alice", now, "s1"); !errors.Is(err, accounts.ErrTOTPEnabled) {
 		t.Fatalf("confirm while on: %v", err)
 	}
 }
@@ -304,9 +301,15 @@ func TestChallenge(t *testing.T) {
 	if strings.Contains(ch, "alice password 1") || strings.Contains(ch, "alice") {
 		t.Fatal("the challenge shows the password or the name")
 	}
-	if _, _, err := f.svc.SignInChallenge(ctx, "192.0.2.1", ch, "000000", ""); !errors.Is(err, accounts.ErrBadSecondFactor) {
-		t.Fatalf("a wrong code: %v", err)
+	if who, _, err := f.svc.SignInChallenge(ctx, "192.0.2.1", ch, "000000", ""); !errors.Is(err, accounts.ErrBadSecondFactor) || who.Name != "alice" {
+		t.Fatalf("a wrong code: %v (user %q, for the next challenge)", err, who.Name)
 	}
+	// The challenge is spent by the wrong code: the next try needs the
+	// fresh one the page gets.
+	if _, _, err := f.svc.SignInChallenge(ctx, "192.0.2.1", ch, f.code(t, 0), ""); !errors.Is(err, accounts.ErrChallengeExpired) {
+		t.Fatalf("a challenge after a wrong code: %v", err)
+	}
+	ch, _ = f.svc.Challenge(u)
 	got, amr, err := f.svc.SignInChallenge(ctx, "192.0.2.1", ch, f.code(t, 0), "")
 	if err != nil || got.Name != "alice" || !slices.Equal(amr, []string{"pwd", "otp"}) {
 		t.Fatalf("the right code: %q %v %v", got.Name, amr, err)
@@ -439,5 +442,71 @@ func TestBasicRefusesTOTPUsers(t *testing.T) {
 	_, ok, err := f.svc.CheckBasic(ctx, "192.0.2.1", "alice", "alice password 1")
 	if ok || !errors.Is(err, verify.ErrSecondFactorRequired) {
 		t.Fatalf("after TOTP: ok %v, err %v", ok, err)
+	}
+}
+
+// TestPendingSetUpBelongsToItsSession: only the session that began a
+// set-up may see its secret again or confirm it, within PendingTTL; wrong
+// first codes count toward the lockout; a confirmation ends the other
+// (password-only) sessions.
+func TestPendingSetUpBelongsToItsSession(t *testing.T) {
+	ctx := context.Background()
+	f := newTOTPService(t)
+	u, _ := f.store.User(ctx, "alice")
+	tok, _, _ := f.svc.StartSession(ctx, u, []string{"pwd"})
+	other, _ := f.tokens.SessionOf(tok)
+	secret, _, err := f.svc.BeginTOTP(ctx, "192.0.2.1", "alice", "alice password 1", "s1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, _ := mfa.Code(secret, f.clock.now())
+	if _, _, err := f.svc.PendingTOTP(ctx, "alice", "s2"); !errors.Is(err, accounts.ErrTOTPNotPending) {
+		t.Fatalf("another session sees the pending secret: %v", err)
+	}
+	if _, err := f.svc.ConfirmTOTP(ctx, "192.0.2.1", "alice", code, "s2"); !errors.Is(err, accounts.ErrTOTPNotPending) {
+		t.Fatalf("another session confirms: %v", err)
+	}
+	for i := 0; i < testRegulation.MaxFailures; i++ {
+		if _, err := f.svc.ConfirmTOTP(ctx, "192.0.2.1", "alice", "000000", "s1"); !errors.Is(err, accounts.ErrBadSetupCode) {
+			t.Fatalf("wrong code %d: %v", i, err)
+		}
+	}
+	if _, err := f.svc.ConfirmTOTP(ctx, "192.0.2.1", "alice", code, "s1"); accounts.ErrorCode(err) != accounts.Locked {
+		t.Fatalf("the right code after %d wrong ones: %v, want Locked", testRegulation.MaxFailures, err)
+	}
+	f.clock.advance(accounts.PendingTTL + time.Second) // the lock outlasts this; the set-up does not
+	if _, _, err := f.svc.PendingTOTP(ctx, "alice", "s1"); !errors.Is(err, accounts.ErrTOTPNotPending) {
+		t.Fatalf("an old set-up: %v", err)
+	}
+	f.clock.advance(time.Hour)
+	secret, _, _ = f.svc.BeginTOTP(ctx, "192.0.2.1", "alice", "alice password 1", "s1")
+	code, _ = mfa.Code(secret, f.clock.now())
+	if _, err := f.svc.ConfirmTOTP(ctx, "192.0.2.1", "alice", code, "s1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.svc.ConfirmTOTP(ctx, "192.0.2.1", "alice", code, "s1"); !errors.Is(err, accounts.ErrTOTPEnabled) {
+		t.Fatalf("confirming twice: %v", err)
+	}
+	if live, _ := f.store.SessionLive(ctx, other, "alice"); live {
+		t.Fatal("a password-only session outlived turning TOTP on")
+	}
+}
+
+// TestRecoveryCodesStayUsed: a used recovery code is refused for good,
+// even after a write of an older copy of the account record.
+func TestRecoveryCodesStayUsed(t *testing.T) {
+	ctx := context.Background()
+	f := newTOTPService(t)
+	f.enrol(t)
+	before, _ := f.store.User(ctx, "alice") // an older copy, with every code
+	if _, err := f.signIn("192.0.2.1", accounts.Credentials{RecoveryCode: f.codes[0]}); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.store.UpdateUser(ctx, before); err != nil { // a racing writer
+		t.Fatal(err)
+	}
+	f.clock.advance(48 * time.Hour)
+	if _, err := f.signIn("192.0.2.1", accounts.Credentials{RecoveryCode: f.codes[0]}); !errors.Is(err, accounts.ErrBadSecondFactor) {
+		t.Fatalf("a used recovery code came back: %v", err)
 	}
 }

@@ -288,7 +288,8 @@ func (s *Service) regulated(ctx context.Context, a regulation.Attempts, name, ip
 		}
 	}()
 	u, err := check()
-	failed = errors.Is(err, ErrBadCredentials) || errors.Is(err, ErrBadPassword) || errors.Is(err, ErrBadSecondFactor)
+	failed = errors.Is(err, ErrBadCredentials) || errors.Is(err, ErrBadPassword) ||
+		errors.Is(err, ErrBadSecondFactor) || errors.Is(err, ErrBadSetupCode)
 	return u, err
 }
 

@@ -24,8 +24,12 @@ type User struct {
 type TOTP struct {
 	// Secret is set while TOTP is on.
 	Secret string `json:"secret,omitempty"`
-	// Pending is a secret set up and not yet confirmed with a code.
-	Pending string `json:"pending,omitempty"`
+	// Pending is a secret set up and not yet confirmed with a code, by
+	// the session whose id hashes to PendingSession, until
+	// PendingExpires: no other session may see or confirm it.
+	Pending        string    `json:"pending,omitempty"`
+	PendingSession string    `json:"pending_session,omitempty"`
+	PendingExpires time.Time `json:"pending_expires,omitzero"`
 	// Recovery holds the hashes of the unused recovery codes.
 	Recovery []string `json:"recovery,omitempty"`
 }

@@ -383,7 +383,12 @@ func (s *Store) Sweep() int {
 			_ = tx.Bucket(bucketSessions).Delete([]byte(id))
 		}
 		for _, k := range used {
-			_ = tx.Bucket(bucketOnce).Delete(k)
+			// Read again: a UseOnce since the read pass may have
+			// recorded the key anew, and that record must stay.
+			v := tx.Bucket(bucketOnce).Get(k)
+			if u, err := strconv.ParseInt(string(v), 10, 64); v != nil && (err != nil || now >= u) {
+				_ = tx.Bucket(bucketOnce).Delete(k)
+			}
 		}
 		b := tx.Bucket(bucketGrants)
 		for _, k := range grants {

@@ -274,6 +274,11 @@ func (m *Store) SweepIDs() (removed []string) {
 			delete(m.once, k)
 		}
 	}
+	for k, g := range m.grants {
+		if now >= g.Expires.UnixNano() {
+			delete(m.grants, k)
+		}
+	}
 	for u, ids := range m.byUser {
 		live := ids[:0]
 		for _, id := range ids {

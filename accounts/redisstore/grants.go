@@ -46,7 +46,7 @@ var (
 	pruneGrantsScript = redis.NewScript(pruneGrantsLua)
 )
 
-// delGrantLua is shared by the scripts: it deletes the three keys of the
+// delGrantLua, shared by putGrantLua and deleteGrantLua, deletes the three keys of the
 // grant with code hash h and its index entry, if the entry still names h.
 const delGrantLua = `
 local function delgrant(idx, id, h, pj, pu, pe)

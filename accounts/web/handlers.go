@@ -257,8 +257,11 @@ func (h *Handler) Login(c echo.Context) error {
 	)
 	if in.form && in.challenge != "" {
 		u, amr, err = h.svc.SignInChallenge(r.Context(), c.RealIP(), in.challenge, in.TOTP, in.RecoveryCode)
-		if err != nil && !errors.Is(err, accounts.ErrChallengeExpired) {
-			page.Challenge = in.challenge // the code step again
+		if errors.Is(err, accounts.ErrBadSecondFactor) && u.Name != "" {
+			// The code step again, on a fresh challenge: each is used once.
+			if ch, cerr := h.svc.Challenge(u); cerr == nil {
+				page.Challenge = ch
+			}
 		}
 	} else {
 		u, amr, err = h.svc.SignIn(r.Context(), c.RealIP(), in.Credentials)

@@ -70,7 +70,7 @@ func (h *Handler) TOTPSetup(c echo.Context) error {
 	}
 	var secret, keyURL string
 	if err == nil {
-		secret, keyURL, err = h.svc.BeginTOTP(c.Request().Context(), c.RealIP(), si.User, pw)
+		secret, keyURL, err = h.svc.BeginTOTP(c.Request().Context(), c.RealIP(), si.User, pw, si.Session)
 	}
 	if err != nil {
 		if form {
@@ -115,12 +115,12 @@ func (h *Handler) TOTPConfirm(c echo.Context) error {
 	}
 	var codes []string
 	if err == nil {
-		codes, err = h.svc.ConfirmTOTP(c.Request().Context(), si.User, code)
+		codes, err = h.svc.ConfirmTOTP(c.Request().Context(), c.RealIP(), si.User, code, si.Session)
 	}
 	if err != nil {
 		if form && accounts.ErrorCode(err) == accounts.Invalid {
 			// A wrong first code: the same secret, once more.
-			secret, keyURL, perr := h.svc.PendingTOTP(c.Request().Context(), si.User)
+			secret, keyURL, perr := h.svc.PendingTOTP(c.Request().Context(), si.User, si.Session)
 			if perr == nil {
 				status, msg := Status(err)
 				return h.setupPage(c, status, si, secret, keyURL, rd, sentence(msg)+" Enter the code your app shows now.")

@@ -131,20 +131,30 @@ func TestTOTPLoginForm(t *testing.T) {
 				t.Fatalf("refused step set a cookie or lacks %q: %s", tc.pageHas, body)
 			}
 			m := challengeInput.FindStringSubmatch(body)
-			if tc.codeStep && (m == nil || m[1] != ch || !strings.Contains(body, `name="totp"`)) {
-				t.Fatalf("not the same code step again: %s", body)
+			// The code step again, on a fresh challenge: each is used once.
+			if tc.codeStep && (m == nil || m[1] == ch || !strings.Contains(body, `name="totp"`)) {
+				t.Fatalf("not the code step again on a fresh challenge: %s", body)
 			}
 			if !tc.codeStep && m != nil {
 				t.Fatalf("a refused challenge is offered again: %s", body)
 			}
 		})
 	}
-	t.Run("wrong code, then the right one", func(t *testing.T) {
+	t.Run("wrong code, then the right one on the fresh challenge", func(t *testing.T) {
 		ch := f.passwordStep(t, rd)
-		f.do("POST", "/login", formCT, url.Values{"challenge": {ch}, "totp": {f.wrongCode(t, secret)}}.Encode(), sameOrigin(""))
-		w := f.do("POST", "/login", formCT, url.Values{"challenge": {ch}, "totp": {f.nextCode(t, secret)}}.Encode(), sameOrigin(""))
+		w := f.do("POST", "/login", formCT, url.Values{"challenge": {ch}, "totp": {f.wrongCode(t, secret)}}.Encode(), sameOrigin(""))
+		m := challengeInput.FindStringSubmatch(w.Body.String())
+		if m == nil {
+			t.Fatalf("no fresh challenge after a wrong code: %s", w.Body)
+		}
+		// The spent one no longer works, and spends no recovery code.
+		w = f.do("POST", "/login", formCT, url.Values{"challenge": {ch}, "recovery_code": {rec[1]}}.Encode(), sameOrigin(""))
+		if w.Code != 401 || !strings.Contains(w.Body.String(), "the sign-in has expired") {
+			t.Fatalf("a spent challenge: %d %s", w.Code, w.Body)
+		}
+		w = f.do("POST", "/login", formCT, url.Values{"challenge": {m[1]}, "recovery_code": {rec[1]}}.Encode(), sameOrigin(""))
 		if w.Code != http.StatusSeeOther || sessionCookie(w) == "" {
-			t.Fatalf("right code after a wrong one: %d %s", w.Code, w.Body)
+			t.Fatalf("the recovery code on the fresh challenge: %d %s", w.Code, w.Body)
 		}
 	})
 	t.Run("a used challenge", func(t *testing.T) {
@@ -202,7 +212,8 @@ func TestTOTPSetupForm(t *testing.T) {
 	f := newTOTPFixture(t, nil)
 	f.register(t, "alice", alicePW)
 	tok := f.login(t, "alice", alicePW)
-	pending := func() string { s, _, _ := f.svc.PendingTOTP(context.Background(), "alice"); return s }
+	sid, _ := f.tokens.SessionOf(tok)
+	pending := func() string { s, _, _ := f.svc.PendingTOTP(context.Background(), "alice", sid); return s }
 	setup := url.Values{"password": {alicePW}}.Encode()
 
 	w := f.do("POST", "/totp/setup", formCT, setup, map[string]string{"Cookie": "authgate_session=" + tok, "Origin": "https://evil.example"})

@@ -1,0 +1,814 @@
+package web
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/authgate/authgate/accounts"
+	"github.com/authgate/authgate/accounts/memstore"
+	"github.com/authgate/authgate/accounts/mfa"
+	"github.com/authgate/authgate/accounts/password"
+	"github.com/authgate/authgate/verify"
+	"github.com/authgate/authgate/verify/redirect"
+)
+
+const (
+	adminTestPW    = "correct horse battery"
+	adminTestGroup = "admins"
+	adminOrigin    = "https://auth.example.com" // the login URL's origin
+)
+
+// adminLog is a log the tests read back.
+type adminLog struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *adminLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+func (l *adminLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
+}
+
+// adminFixture is newFixture's wiring with the admin routes mounted as
+// cmd/authgate mounts them (AdminRoutes on e.Group("/admin")), a users-file
+// account "root", and three accounts: "boss" (an admin), "alice" and "bob".
+type adminFixture struct {
+	*fixture
+	h     *Handler
+	log   *adminLog
+	admin string // boss's token
+	alice string // alice's token
+}
+
+func newAdminFixture(tb testing.TB, mod func(*accounts.Config, *Config)) *adminFixture {
+	tb.Helper()
+	tokens, err := verify.NewTokens("authgate", verify.Secret("k7Vq3xZ9pL2mN8rT4wY6bC1dF5gH0jS9"), nil, nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	hasher, err := password.New(fastParams, 0)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	sealer, err := mfa.NewSealer([]byte("a sealing secret for the web tests"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	rootHash, err := hasher.Hash(context.Background(), adminTestPW)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	log := &adminLog{}
+	store := memstore.New(nil)
+	acfg := accounts.Config{
+		Store: store, Tokens: tokens, Hasher: hasher,
+		SessionTTL: time.Hour, Registration: true, Sealer: sealer,
+		Static: map[string]accounts.User{"root": {Name: "root", Hash: rootHash, Groups: []string{"ops"}}},
+	}
+	wcfg := Config{
+		Cookie:     Cookie{Name: "authgate_session", Domain: "example.com", Secure: true},
+		LoginURL:   "https://auth.example.com/login",
+		Domains:    redirect.Domains{"example.com"},
+		AdminGroup: adminTestGroup,
+		Logger:     slog.New(slog.NewTextHandler(log, nil)),
+	}
+	if mod != nil {
+		mod(&acfg, &wcfg)
+	}
+	svc, err := accounts.New(acfg)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	wcfg.Service = svc
+	wcfg.Sessions = verify.New(verify.Config{
+		Tokens: tokens, Sessions: store, CookieName: wcfg.Cookie.Name,
+		LoginURL: wcfg.LoginURL, Domains: wcfg.Domains,
+	})
+	h, err := New(wcfg)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	e := echo.New()
+	e.HTTPErrorHandler = ErrorHandler(slog.New(slog.DiscardHandler))
+	e.POST("/register", h.Register)
+	e.POST("/login", h.Login)
+	e.GET("/login", h.LoginPage)
+	e.GET("/", h.Home)
+	h.AdminRoutes(e.Group("/admin"))
+	f := &adminFixture{fixture: &fixture{svc: svc, store: store, tokens: tokens, e: e}, h: h, log: log}
+	for _, u := range []string{"boss", "alice", "bob"} {
+		f.register(tb, u, adminTestPW)
+	}
+	if err := svc.SetGroups(context.Background(), "boss", []string{adminTestGroup}); err != nil {
+		tb.Fatal(err)
+	}
+	f.admin = f.login(tb, "boss", adminTestPW)
+	f.alice = f.login(tb, "alice", adminTestPW)
+	return f
+}
+
+// adminCookie is a same-origin browser request carrying tok's cookie.
+func adminCookie(tok string) map[string]string {
+	return map[string]string{"Cookie": "authgate_session=" + tok, "Origin": adminOrigin, "Sec-Fetch-Site": "same-origin"}
+}
+
+// adminCrossSite is tok's cookie on a request from another site.
+func adminCrossSite(tok string) map[string]string {
+	return map[string]string{"Cookie": "authgate_session=" + tok, "Origin": "https://evil.example", "Sec-Fetch-Site": "cross-site"}
+}
+
+// tokenLive reports whether tok's session is live.
+func (f *adminFixture) tokenLive(tb testing.TB, tok, user string) bool {
+	tb.Helper()
+	id, err := f.tokens.SessionOf(tok)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ok, _ := f.store.SessionLive(context.Background(), id, user)
+	return ok
+}
+
+func (f *adminFixture) userExists(name string) bool {
+	_, err := f.store.User(context.Background(), name)
+	return err == nil
+}
+
+// invite makes an invite through the API and returns its response.
+func (f *adminFixture) invite(tb testing.TB, body string) map[string]any {
+	tb.Helper()
+	w := f.do("POST", "/admin/api/invites", ctJSON, body, bearer(f.admin))
+	var resp map[string]any
+	if err := json.Unmarshal(w.Body.Bytes(), &resp); w.Code != http.StatusCreated || err != nil {
+		tb.Fatalf("create invite: %d %s", w.Code, w.Body)
+	}
+	return resp
+}
+
+func adminJSONError(tb testing.TB, w *httptest.ResponseRecorder) string {
+	tb.Helper()
+	return errorOf(tb, w)
+}
+
+// TestAdminAPIAccess: every endpoint of the API is for members of the
+// admin group only: 401 without a session, 403 {"error":"forbidden"} for
+// anyone else, 403 for a write the cookie authenticates from another site.
+func TestAdminAPIAccess(t *testing.T) {
+	f := newAdminFixture(t, nil)
+	endpoints := []struct {
+		method, path, ctype, body string
+		write                     bool
+	}{
+		{"GET", "/admin/api/users", "", "", false},
+		{"GET", "/admin/api/invites", "", "", false},
+		{"POST", "/admin/api/invites", ctJSON, `{}`, true},
+		{"DELETE", "/admin/api/invites/0123456789abcdef", "", "", true},
+		{"POST", "/admin/api/users/bob/reset-link", ctJSON, `{}`, true},
+		{"PUT", "/admin/api/users/bob/groups", ctJSON, `{"groups":["x"]}`, true},
+		{"DELETE", "/admin/api/users/bob/sessions", "", "", true},
+		{"DELETE", "/admin/api/users/bob", "", "", true},
+	}
+	ended := f.login(t, "boss", adminTestPW)
+	if err := f.svc.EndSession(context.Background(), ended); err != nil {
+		t.Fatal(err)
+	}
+	callers := []struct {
+		name   string
+		hdr    map[string]string
+		writes bool // only writes are refused
+		want   int
+		err    string
+	}{
+		{"no credentials", nil, false, 401, "sign in first"},
+		{"ended session", bearer(ended), false, 401, "sign in first"},
+		{"garbage token", bearer("nope"), false, 401, "sign in first"},
+		{"non-admin bearer", bearer(f.alice), false, 403, "forbidden"},
+		{"non-admin cookie", adminCookie(f.alice), false, 403, "forbidden"},
+		{"admin cookie from another site", adminCrossSite(f.admin), true, 403, "This admin request was sent from another site and was refused."},
+		{"admin cookie with Origin null", map[string]string{"Cookie": "authgate_session=" + f.admin, "Origin": "null"}, true, 403, "another site"},
+	}
+	for _, ep := range endpoints {
+		for _, c := range callers {
+			if c.writes && !ep.write {
+				continue
+			}
+			t.Run(ep.method+" "+ep.path+" "+c.name, func(t *testing.T) {
+				w := f.do(ep.method, ep.path, ep.ctype, ep.body, c.hdr)
+				if w.Code != c.want || !strings.Contains(adminJSONError(t, w), c.err) {
+					t.Fatalf("%d %s, want %d %q", w.Code, w.Body, c.want, c.err)
+				}
+			})
+		}
+	}
+	// Nothing happened.
+	if !f.userExists("bob") {
+		t.Fatal("bob deleted by a refused request")
+	}
+	if inv, _ := f.svc.Invites(context.Background()); len(inv) != 0 {
+		t.Fatalf("invites made by refused requests: %v", inv)
+	}
+
+	t.Run("no admin group configured", func(t *testing.T) {
+		f := newAdminFixture(t, func(_ *accounts.Config, w *Config) { w.AdminGroup = "" })
+		w := f.do("GET", "/admin/api/users", "", "", bearer(f.admin))
+		if w.Code != 403 || adminJSONError(t, w) != "forbidden" {
+			t.Fatalf("%d %s", w.Code, w.Body)
+		}
+	})
+	t.Run("bearer needs no Origin check", func(t *testing.T) {
+		w := f.do("DELETE", "/admin/api/users/bob/sessions", "", "", map[string]string{"Authorization": "Bearer " + f.admin, "Origin": "https://evil.example"})
+		if w.Code != http.StatusNoContent {
+			t.Fatalf("%d %s", w.Code, w.Body)
+		}
+	})
+	t.Run("same-origin cookie write", func(t *testing.T) {
+		w := f.do("DELETE", "/admin/api/users/bob/sessions", "", "", adminCookie(f.admin))
+		if w.Code != http.StatusNoContent {
+			t.Fatalf("%d %s", w.Code, w.Body)
+		}
+	})
+}
+
+// TestAdminAPIUsers: the user list, users-file accounts included, with
+// exactly the documented fields.
+func TestAdminAPIUsers(t *testing.T) {
+	f := newAdminFixture(t, nil)
+	w := f.do("GET", "/admin/api/users", "", "", bearer(f.admin))
+	if w.Code != 200 || w.Header().Get("Cache-Control") != "no-store" {
+		t.Fatalf("%d %v %s", w.Code, w.Header(), w.Body)
+	}
+	var resp struct {
+		Users []map[string]any `json:"users"`
+	}
+	if err := json.Unmarshal(w.Body.Bytes(), &resp); err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	byName := map[string]map[string]any{}
+	for _, u := range resp.Users {
+		names = append(names, u["username"].(string))
+		byName[u["username"].(string)] = u
+		var keys []string
+		for k := range u {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		if want := []string{"email", "groups", "locked", "name", "sessions", "static", "totp", "username"}; !slices.Equal(keys, want) {
+			t.Errorf("fields %v, want %v", keys, want)
+		}
+	}
+	if want := []string{"alice", "bob", "boss", "root"}; !slices.Equal(names, want) {
+		t.Fatalf("users %v, want %v", names, want)
+	}
+	if u := byName["root"]; u["static"] != true || u["groups"].([]any)[0] != "ops" {
+		t.Errorf("root: %v", u)
+	}
+	if u := byName["boss"]; u["static"] != false || u["sessions"] != 1.0 || u["totp"] != false || u["locked"] != false {
+		t.Errorf("boss: %v", u)
+	}
+	if u := byName["bob"]; u["sessions"] != 0.0 || len(u["groups"].([]any)) != 0 {
+		t.Errorf("bob: %v", u)
+	}
+}
+
+// TestAdminAPIInvites: creating (201, the code once), listing (never a
+// code or hash), revoking (204, then 404), and the refusals of a bad body.
+func TestAdminAPIInvites(t *testing.T) {
+	f := newAdminFixture(t, nil)
+	before := time.Now()
+	resp := f.invite(t, `{"groups":["Family","friends"],"uses":3,"ttl":"48h","note":"for the cousins"}`)
+	code, _ := resp["code"].(string)
+	id, _ := resp["id"].(string)
+	if code == "" || id == "" || resp["uses"] != 3.0 {
+		t.Fatalf("create: %v", resp)
+	}
+	if resp["url"] != accounts.InviteURL("https://auth.example.com/login", code) {
+		t.Errorf("url %v", resp["url"])
+	}
+	exp, err := time.Parse(time.RFC3339, resp["expires"].(string))
+	if err != nil || exp.Before(before.Add(48*time.Hour-time.Second)) || exp.After(time.Now().Add(48*time.Hour+time.Second)) {
+		t.Errorf("expires %v (%v)", resp["expires"], err)
+	}
+	second := f.invite(t, `{}`)
+	if second["uses"] != 1.0 {
+		t.Errorf("default uses: %v", second)
+	}
+
+	w := f.do("GET", "/admin/api/invites", "", "", bearer(f.admin))
+	if w.Code != 200 {
+		t.Fatalf("list: %d %s", w.Code, w.Body)
+	}
+	if strings.Contains(w.Body.String(), code) || strings.Contains(w.Body.String(), second["code"].(string)) || strings.Contains(w.Body.String(), "hash") {
+		t.Fatalf("list shows a code: %s", w.Body)
+	}
+	var list struct {
+		Invites []map[string]any `json:"invites"`
+	}
+	if err := json.Unmarshal(w.Body.Bytes(), &list); err != nil || len(list.Invites) != 2 {
+		t.Fatalf("list: %s %v", w.Body, err)
+	}
+	first := list.Invites[0]
+	var keys []string
+	for k := range first {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	if want := []string{"created_by", "expires", "groups", "id", "note", "uses"}; !slices.Equal(keys, want) {
+		t.Errorf("fields %v, want %v", keys, want)
+	}
+	if first["id"] != id || first["note"] != "for the cousins" || first["uses"] != 3.0 || first["created_by"] != "boss" ||
+		len(first["groups"].([]any)) != 2 || first["groups"].([]any)[0] != "family" {
+		t.Errorf("listed: %v", first)
+	}
+	if _, err := time.Parse(time.RFC3339, first["expires"].(string)); err != nil {
+		t.Errorf("expires: %v", err)
+	}
+
+	for _, tc := range []struct {
+		name, ctype, body string
+		want              int
+		err               string
+	}{
+		{"bad ttl", ctJSON, `{"ttl":"soon"}`, 400, "ttl must be a duration"},
+		{"ttl too long", ctJSON, `{"ttl":"10000h"}`, 400, "ttl must be between"},
+		{"too many uses", ctJSON, `{"uses":100000}`, 400, "uses must be between"},
+		{"negative uses", ctJSON, `{"uses":-1}`, 400, "uses must be between"},
+		{"uses not a number", ctJSON, `{"uses":"3"}`, 400, "uses"},
+		{"groups not a list", ctJSON, `{"groups":"a,b"}`, 400, "groups"},
+		{"bad group", ctJSON, `{"groups":["no spaces"]}`, 400, "group names"},
+		{"group with a comma", ctJSON, `{"groups":["a,b"]}`, 400, "group names"},
+		{"an array", ctJSON, `[]`, 400, "single JSON object"},
+		{"null", ctJSON, `null`, 400, "single JSON object"},
+		{"trailing data", ctJSON, `{}{}`, 400, "single JSON object"},
+		{"not JSON", ctJSON, `{"ttl":`, 400, "single JSON object"},
+		{"empty body", ctJSON, ``, 400, "single JSON object"},
+		{"text/plain", "text/plain", `{}`, 415, "application/json"},
+		{"a form", ctForm, `ttl=1h`, 415, "application/json"},
+		{"no content type", "", `{}`, 415, "application/json"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := f.do("POST", "/admin/api/invites", tc.ctype, tc.body, bearer(f.admin))
+			if w.Code != tc.want || !strings.Contains(adminJSONError(t, w), tc.err) {
+				t.Fatalf("%d %s, want %d %q", w.Code, w.Body, tc.want, tc.err)
+			}
+		})
+	}
+	if inv, _ := f.svc.Invites(context.Background()); len(inv) != 2 {
+		t.Fatalf("refused requests made invites: %d", len(inv))
+	}
+
+	if w := f.do("DELETE", "/admin/api/invites/"+id, "", "", bearer(f.admin)); w.Code != http.StatusNoContent {
+		t.Fatalf("revoke: %d %s", w.Code, w.Body)
+	}
+	for _, target := range []string{id, "0123456789abcdef"} {
+		if w := f.do("DELETE", "/admin/api/invites/"+target, "", "", bearer(f.admin)); w.Code != 404 || adminJSONError(t, w) != "no such invite" {
+			t.Fatalf("revoke %s again: %d %s", target, w.Code, w.Body)
+		}
+	}
+	if inv, _ := f.svc.Invites(context.Background()); len(inv) != 1 || inv[0].ID == id {
+		t.Fatalf("after revoke: %v", inv)
+	}
+
+	t.Run("no login URL: no url", func(t *testing.T) {
+		f := newAdminFixture(t, func(_ *accounts.Config, w *Config) { w.LoginURL = "" })
+		resp := f.invite(t, `{"uses":2}`)
+		if _, ok := resp["url"]; ok || resp["code"] == "" {
+			t.Fatalf("%v", resp)
+		}
+	})
+}
+
+// TestAdminAPIUserActions: reset links, groups, sessions and deletion, with
+// their 404 for unknown accounts and 409 for users-file accounts.
+func TestAdminAPIUserActions(t *testing.T) {
+	f := newAdminFixture(t, nil)
+	bobTok := f.login(t, "bob", adminTestPW)
+	admin := bearer(f.admin)
+	staticErr := "account is defined in the users file"
+	for _, tc := range []struct {
+		name, method, path, ctype, body string
+		want                            int
+		err                             string
+	}{
+		{"reset link, no body", "POST", "/admin/api/users/bob/reset-link", "", "", 201, ""},
+		{"reset link, ttl", "POST", "/admin/api/users/Bob/reset-link", ctJSON, `{"ttl":"2h"}`, 201, ""},
+		{"reset link, empty object", "POST", "/admin/api/users/bob/reset-link", ctJSON, `{}`, 201, ""},
+		{"reset link, bad ttl", "POST", "/admin/api/users/bob/reset-link", ctJSON, `{"ttl":"2 days"}`, 400, "ttl must be a duration"},
+		{"reset link, ttl too long", "POST", "/admin/api/users/bob/reset-link", ctJSON, `{"ttl":"48h"}`, 400, "ttl must be between"},
+		{"reset link, not an object", "POST", "/admin/api/users/bob/reset-link", ctJSON, `"1h"`, 400, "single JSON object"},
+		{"reset link, text/plain", "POST", "/admin/api/users/bob/reset-link", "text/plain", `{"ttl":"1h"}`, 415, "application/json"},
+		{"reset link, unknown", "POST", "/admin/api/users/nobody/reset-link", "", "", 404, "user not found"},
+		{"reset link, impossible name", "POST", "/admin/api/users/%20x%20/reset-link", "", "", 404, "user not found"},
+		{"reset link, users file", "POST", "/admin/api/users/root/reset-link", "", "", 409, staticErr},
+
+		{"groups, bad name", "PUT", "/admin/api/users/bob/groups", ctJSON, `{"groups":["a b"]}`, 400, "group names"},
+		{"groups, missing", "PUT", "/admin/api/users/bob/groups", ctJSON, `{}`, 400, "groups is required"},
+		{"groups, not a list", "PUT", "/admin/api/users/bob/groups", ctJSON, `{"groups":"a"}`, 400, "groups"},
+		{"groups, no body", "PUT", "/admin/api/users/bob/groups", ctJSON, ``, 400, "single JSON object"},
+		{"groups, text/plain", "PUT", "/admin/api/users/bob/groups", "text/plain", `{"groups":[]}`, 415, "application/json"},
+		{"groups, unknown", "PUT", "/admin/api/users/nobody/groups", ctJSON, `{"groups":[]}`, 404, "user not found"},
+		{"groups, users file", "PUT", "/admin/api/users/root/groups", ctJSON, `{"groups":[]}`, 409, staticErr},
+
+		{"sessions, unknown", "DELETE", "/admin/api/users/nobody/sessions", "", "", 404, "user not found"},
+		{"sessions, users file", "DELETE", "/admin/api/users/root/sessions", "", "", 204, ""},
+
+		{"delete, unknown", "DELETE", "/admin/api/users/nobody", "", "", 404, "user not found"},
+		{"delete, users file", "DELETE", "/admin/api/users/root", "", "", 409, staticErr},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := f.do(tc.method, tc.path, tc.ctype, tc.body, admin)
+			if w.Code != tc.want {
+				t.Fatalf("%d %s, want %d", w.Code, w.Body, tc.want)
+			}
+			if tc.err != "" && !strings.Contains(adminJSONError(t, w), tc.err) {
+				t.Fatalf("error %s, want %q", w.Body, tc.err)
+			}
+			if tc.want == 201 {
+				var resp map[string]string
+				if err := json.Unmarshal(w.Body.Bytes(), &resp); err != nil || len(resp) != 2 ||
+					!strings.HasPrefix(resp["url"], "/reset?token=") || w.Header().Get("Cache-Control") != "no-store" {
+					t.Fatalf("reset link: %s %v", w.Body, err)
+				}
+				if _, err := time.Parse(time.RFC3339, resp["expires"]); err != nil {
+					t.Fatal(err)
+				}
+			}
+		})
+	}
+
+	// A reset link the API made works once.
+	w := f.do("POST", "/admin/api/users/bob/reset-link", ctJSON, `{"ttl":"10m"}`, admin)
+	var link map[string]string
+	_ = json.Unmarshal(w.Body.Bytes(), &link)
+	u, _ := url.Parse(link["url"])
+	if user, err := f.svc.ResetPassword(context.Background(), u.Query().Get("token"), "a new battery staple"); err != nil || user != "bob" {
+		t.Fatalf("reset: %q %v", user, err)
+	}
+
+	// Groups: stored normalised, and bob's sessions end.
+	bobTok = f.login(t, "bob", "a new battery staple")
+	if w := f.do("PUT", "/admin/api/users/bob/groups", ctJSON, `{"groups":["Family"," friends ","family"]}`, admin); w.Code != 204 {
+		t.Fatalf("groups: %d %s", w.Code, w.Body)
+	}
+	if got, _ := f.store.User(context.Background(), "bob"); !slices.Equal(got.Groups, []string{"family", "friends"}) {
+		t.Fatalf("groups stored: %v", got.Groups)
+	}
+	if f.tokenLive(t, bobTok, "bob") {
+		t.Fatal("bob's session outlived the change of groups")
+	}
+	if w := f.do("PUT", "/admin/api/users/bob/groups", ctJSON, `{"groups":[]}`, admin); w.Code != 204 {
+		t.Fatalf("groups: %d %s", w.Code, w.Body)
+	}
+	if got, _ := f.store.User(context.Background(), "bob"); len(got.Groups) != 0 {
+		t.Fatalf("groups not cleared: %v", got.Groups)
+	}
+
+	// Sessions.
+	if !f.tokenLive(t, f.alice, "alice") {
+		t.Fatal("alice not signed in")
+	}
+	if w := f.do("DELETE", "/admin/api/users/alice/sessions", "", "", admin); w.Code != 204 {
+		t.Fatalf("sessions: %d %s", w.Code, w.Body)
+	}
+	if f.tokenLive(t, f.alice, "alice") {
+		t.Fatal("alice's session outlived the end of sessions")
+	}
+
+	// Deletion.
+	if w := f.do("DELETE", "/admin/api/users/alice", "", "", admin); w.Code != 204 {
+		t.Fatalf("delete: %d %s", w.Code, w.Body)
+	}
+	if f.userExists("alice") {
+		t.Fatal("alice not deleted")
+	}
+	if w := f.do("DELETE", "/admin/api/users/alice", "", "", admin); w.Code != 404 {
+		t.Fatalf("delete again: %d %s", w.Code, w.Body)
+	}
+}
+
+// TestAdminActionsLogged: each action is logged at info with the admin,
+// the action and the target; never a code or a link.
+func TestAdminActionsLogged(t *testing.T) {
+	f := newAdminFixture(t, nil)
+	admin := bearer(f.admin)
+	resp := f.invite(t, `{"groups":["family"]}`)
+	w := f.do("POST", "/admin/api/users/bob/reset-link", "", "", admin)
+	var link map[string]string
+	_ = json.Unmarshal(w.Body.Bytes(), &link)
+	f.do("PUT", "/admin/api/users/bob/groups", ctJSON, `{"groups":["x"]}`, admin)
+	f.do("DELETE", "/admin/api/users/bob/sessions", "", "", admin)
+	f.do("DELETE", "/admin/api/invites/"+resp["id"].(string), "", "", admin)
+	f.do("DELETE", "/admin/api/users/bob", "", "", admin)
+	// From the page too.
+	pw := f.do("POST", "/admin/invites", ctForm, "uses=1&ttl=1h", adminCookie(f.admin))
+	pageCode := oneTimeCode(t, pw.Body.String())
+
+	log := f.log.String()
+	for _, want := range []string{
+		"action=\"create invite\" target=" + resp["id"].(string),
+		"action=\"create reset link\" target=bob",
+		"action=\"set groups\" target=bob",
+		"action=\"end sessions\" target=bob",
+		"action=\"revoke invite\" target=" + resp["id"].(string),
+		"action=\"delete user\" target=bob",
+	} {
+		if !strings.Contains(log, "level=INFO msg=\"admin action\" admin=boss "+want) {
+			t.Errorf("log lacks %q:\n%s", want, log)
+		}
+	}
+	token := strings.TrimPrefix(link["url"], "/reset?token=")
+	for _, secret := range []string{resp["code"].(string), url.QueryEscape(resp["code"].(string)), token, pageCode} {
+		if secret == "" || strings.Contains(log, secret) {
+			t.Fatalf("log holds a code (%q):\n%s", secret, log)
+		}
+	}
+}
+
+// oneTimeCode is the invite code a page shows once.
+func oneTimeCode(tb testing.TB, body string) string {
+	tb.Helper()
+	const open = `<code class="secret" id="invite-code">`
+	i := strings.Index(body, open)
+	if i < 0 {
+		tb.Fatalf("no invite code on the page:\n%s", body)
+	}
+	rest := body[i+len(open):]
+	return rest[:strings.Index(rest, "<")]
+}
+
+// TestAdminPage: the page for an admin (users, forms, the pages' headers),
+// the 403 page for anyone else, and the login page for a visitor.
+func TestAdminPage(t *testing.T) {
+	f := newAdminFixture(t, nil)
+	w := f.do("GET", "/admin", "", "", adminCookie(f.admin))
+	body := w.Body.String()
+	if w.Code != 200 || !strings.HasPrefix(w.Header().Get("Content-Type"), "text/html") {
+		t.Fatalf("%d %v\n%s", w.Code, w.Header(), body)
+	}
+	for h, want := range map[string]string{
+		"Cache-Control":           "no-store",
+		"Content-Security-Policy": f.h.pages.csp,
+		"X-Frame-Options":         "DENY",
+		"X-Content-Type-Options":  "nosniff",
+		"Referrer-Policy":         "same-origin",
+	} {
+		if got := w.Header().Get(h); got != want {
+			t.Errorf("%s: %q, want %q", h, got, want)
+		}
+	}
+	for _, want := range []string{
+		`<link rel="stylesheet" href="/assets/style.css">`,
+		"Signed in as <span class=\"who\">boss</span>",
+		`href="#user-alice">alice</a>`, `href="#user-bob">bob</a>`, `href="#user-root">root</a>`,
+		"users file", "admins",
+		`action="/admin/users/alice/groups"`, `action="/admin/users/alice/reset-link"`,
+		`action="/admin/users/alice/sessions"`, `action="/admin/users/alice/delete"`,
+		`action="/admin/users/root/sessions"`,
+		`action="/admin/invites"`, `name="groups"`, `name="uses"`, `name="ttl"`, `name="note"`,
+		"No invite can be used now.",
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("page lacks %s", want)
+		}
+	}
+	for _, absent := range []string{`action="/admin/users/root/delete"`, `action="/admin/users/root/groups"`, "<script", "style="} {
+		if strings.Contains(body, absent) {
+			t.Errorf("page has %s", absent)
+		}
+	}
+
+	t.Run("bearer", func(t *testing.T) {
+		if w := f.do("GET", "/admin", "", "", bearer(f.admin)); w.Code != 200 {
+			t.Fatalf("%d", w.Code)
+		}
+	})
+	t.Run("non-admin", func(t *testing.T) {
+		w := f.do("GET", "/admin", "", "", adminCookie(f.alice))
+		body := w.Body.String()
+		if w.Code != 403 || !strings.HasPrefix(w.Header().Get("Content-Type"), "text/html") ||
+			!strings.Contains(body, "This page is for administrators.") || !strings.Contains(body, "alice") ||
+			strings.Contains(body, "bob") || strings.Contains(body, `action="/admin/invites"`) {
+			t.Fatalf("%d %s", w.Code, body)
+		}
+		if w.Header().Get("Content-Security-Policy") == "" || w.Header().Get("Cache-Control") != "no-store" {
+			t.Fatalf("headers %v", w.Header())
+		}
+	})
+	t.Run("not signed in", func(t *testing.T) {
+		w := f.do("GET", "/admin", "", "", nil)
+		if w.Code != http.StatusSeeOther || w.Header().Get("Location") != "https://auth.example.com/login" {
+			t.Fatalf("%d %v", w.Code, w.Header())
+		}
+	})
+	t.Run("notice", func(t *testing.T) {
+		body := f.do("GET", "/admin?done=deleted", "", "", adminCookie(f.admin)).Body.String()
+		if !strings.Contains(body, "Account deleted.") {
+			t.Fatal("no notice")
+		}
+		body = f.do("GET", "/admin?done=%3Cb%3Ehi", "", "", adminCookie(f.admin)).Body.String()
+		if strings.Contains(body, `id="notice"`) {
+			t.Fatal("arbitrary notice shown")
+		}
+	})
+}
+
+// TestAdminPageForms: each form of the page, as a browser posts it.
+func TestAdminPageForms(t *testing.T) {
+	f := newAdminFixture(t, nil)
+	admin := adminCookie(f.admin)
+	post := func(path, form string) *httptest.ResponseRecorder {
+		return f.do("POST", path, ctForm, form, admin)
+	}
+
+	t.Run("invite shown once, never listed", func(t *testing.T) {
+		w := post("/admin/invites", "groups=family%2C+Friends&uses=2&ttl=24h&note=cousins+%3Cb%3E")
+		body := w.Body.String()
+		if w.Code != 200 || w.Header().Get("Cache-Control") != "no-store" {
+			t.Fatalf("%d %s", w.Code, body)
+		}
+		code := oneTimeCode(t, body)
+		inv, _ := f.svc.Invites(context.Background())
+		if len(inv) != 1 || inv[0].Uses != 2 || !slices.Equal(inv[0].Groups, []string{"family", "friends"}) || inv[0].Note != "cousins <b>" || inv[0].CreatedBy != "boss" {
+			t.Fatalf("invite %+v", inv)
+		}
+		if !strings.Contains(body, accounts.InviteURL("https://auth.example.com/login", code)) ||
+			!strings.Contains(body, `id="invite-list"`) || !strings.Contains(body, inv[0].ID) || !strings.Contains(body, "cousins &lt;b&gt;") {
+			t.Fatalf("page after creation:\n%s", body)
+		}
+		if strings.Count(body, code) != 2 { // the link and the code, in the one-time box
+			t.Fatalf("code shown %d times", strings.Count(body, code))
+		}
+		again := f.do("GET", "/admin", "", "", admin).Body.String()
+		if strings.Contains(again, code) || strings.Contains(again, inv[0].Hash) || !strings.Contains(again, inv[0].ID) {
+			t.Fatal("the list shows a code or a hash, or not the invite")
+		}
+		list := f.do("GET", "/admin/api/invites", "", "", bearer(f.admin)).Body.String()
+		if strings.Contains(list, code) || strings.Contains(list, inv[0].Hash) {
+			t.Fatal("the API lists a code or a hash")
+		}
+
+		w = post("/admin/invites/"+inv[0].ID+"/revoke", "")
+		if w.Code != http.StatusSeeOther || w.Header().Get("Location") != "/admin?done=revoked" {
+			t.Fatalf("revoke: %d %v", w.Code, w.Header())
+		}
+		if inv, _ := f.svc.Invites(context.Background()); len(inv) != 0 {
+			t.Fatal("not revoked")
+		}
+		if w := post("/admin/invites/"+inv[0].ID+"/revoke", ""); w.Code != 404 || !strings.Contains(w.Body.String(), "No such invite.") {
+			t.Fatalf("revoke again: %d %s", w.Code, w.Body)
+		}
+	})
+
+	t.Run("invite form errors keep the input", func(t *testing.T) {
+		for _, tc := range []struct{ form, msg string }{
+			{"groups=a+b&uses=1&ttl=1h&note=keep+me", "Group names may use"},
+			{"groups=&uses=many&ttl=1h&note=keep+me", "Uses must be a whole number."},
+			{"groups=&uses=1&ttl=later&note=keep+me", "Ttl must be a duration"},
+			{"groups=&uses=0&ttl=1h&note=keep+me", ""}, // 0: the default, 1
+		} {
+			w := post("/admin/invites", tc.form)
+			if tc.msg == "" {
+				if w.Code != 200 {
+					t.Fatalf("%s: %d", tc.form, w.Code)
+				}
+				continue
+			}
+			if w.Code != 400 || !strings.Contains(w.Body.String(), tc.msg) || !strings.Contains(w.Body.String(), `value="keep me"`) {
+				t.Fatalf("%s: %d %s", tc.form, w.Code, w.Body)
+			}
+		}
+	})
+
+	t.Run("reset link shown once", func(t *testing.T) {
+		w := post("/admin/users/bob/reset-link", "ttl=1h")
+		body := w.Body.String()
+		if w.Code != 200 || !strings.Contains(body, `id="reset-url">/reset?token=`) || !strings.Contains(body, "shown this once") {
+			t.Fatalf("%d %s", w.Code, body)
+		}
+		if w := post("/admin/users/root/reset-link", ""); w.Code != 409 || !strings.Contains(w.Body.String(), "Account is defined in the users file.") {
+			t.Fatalf("users file: %d %s", w.Code, w.Body)
+		}
+		if w := post("/admin/users/nobody/reset-link", ""); w.Code != 404 {
+			t.Fatalf("unknown: %d", w.Code)
+		}
+	})
+
+	t.Run("groups", func(t *testing.T) {
+		w := post("/admin/users/bob/groups", "groups=Family%2C+friends")
+		if w.Code != http.StatusSeeOther || w.Header().Get("Location") != "/admin?done=groups" {
+			t.Fatalf("%d %v %s", w.Code, w.Header(), w.Body)
+		}
+		if u, _ := f.store.User(context.Background(), "bob"); !slices.Equal(u.Groups, []string{"family", "friends"}) {
+			t.Fatalf("groups %v", u.Groups)
+		}
+		if w := post("/admin/users/bob/groups", "groups=a+b"); w.Code != 400 || !strings.Contains(w.Body.String(), "Group names may use") {
+			t.Fatalf("bad group: %d %s", w.Code, w.Body)
+		}
+	})
+
+	t.Run("sessions", func(t *testing.T) {
+		tok := f.login(t, "alice", adminTestPW)
+		w := post("/admin/users/alice/sessions", "")
+		if w.Code != http.StatusSeeOther || w.Header().Get("Location") != "/admin?done=sessions" || f.tokenLive(t, tok, "alice") {
+			t.Fatalf("%d %v", w.Code, w.Header())
+		}
+	})
+
+	t.Run("delete asks first", func(t *testing.T) {
+		w := post("/admin/users/bob/delete", "")
+		body := w.Body.String()
+		if w.Code != 200 || !strings.Contains(body, "Delete bob? This cannot be undone.") ||
+			!strings.Contains(body, `<form method="post" action="/admin/users/bob/delete"`) || !strings.Contains(body, `name="confirm" value="yes"`) {
+			t.Fatalf("%d %s", w.Code, body)
+		}
+		if !f.userExists("bob") {
+			t.Fatal("deleted without confirmation")
+		}
+		if w := post("/admin/users/bob/delete", "confirm=no"); w.Code != 200 || !f.userExists("bob") {
+			t.Fatal("deleted without confirmation")
+		}
+		w = post("/admin/users/bob/delete", "confirm=yes")
+		if w.Code != http.StatusSeeOther || w.Header().Get("Location") != "/admin?done=deleted" || f.userExists("bob") {
+			t.Fatalf("confirm: %d %v", w.Code, w.Header())
+		}
+		for _, form := range []string{"", "confirm=yes"} {
+			if w := post("/admin/users/bob/delete", form); w.Code != 404 || !strings.Contains(w.Body.String(), "User not found.") {
+				t.Fatalf("deleted user %q: %d %s", form, w.Code, w.Body)
+			}
+			if w := post("/admin/users/root/delete", form); w.Code != 409 || !strings.Contains(w.Body.String(), "Account is defined in the users file.") {
+				t.Fatalf("users file %q: %d %s", form, w.Code, w.Body)
+			}
+		}
+	})
+}
+
+// TestAdminPageFormsRefused: a form post from another site, from a
+// non-admin, from a visitor, or not a form, changes nothing.
+func TestAdminPageFormsRefused(t *testing.T) {
+	f := newAdminFixture(t, nil)
+	forms := []struct{ path, body string }{
+		{"/admin/invites", "uses=1&ttl=1h"},
+		{"/admin/invites/0123456789abcdef/revoke", ""},
+		{"/admin/users/bob/groups", "groups=admins"},
+		{"/admin/users/bob/reset-link", ""},
+		{"/admin/users/alice/sessions", ""},
+		{"/admin/users/bob/delete", "confirm=yes"},
+	}
+	for _, fm := range forms {
+		t.Run(fm.path+" cross-site", func(t *testing.T) {
+			w := f.do("POST", fm.path, ctForm, fm.body, adminCrossSite(f.admin))
+			if w.Code != 403 || !strings.Contains(w.Body.String(), "This admin form was sent from another site and was refused.") ||
+				!strings.HasPrefix(w.Header().Get("Content-Type"), "text/html") || strings.Contains(w.Body.String(), "/reset?token=") {
+				t.Fatalf("%d %s", w.Code, w.Body)
+			}
+		})
+		t.Run(fm.path+" non-admin", func(t *testing.T) {
+			w := f.do("POST", fm.path, ctForm, fm.body, adminCookie(f.alice))
+			if w.Code != 403 || !strings.Contains(w.Body.String(), "This page is for administrators.") {
+				t.Fatalf("%d %s", w.Code, w.Body)
+			}
+		})
+		t.Run(fm.path+" not signed in", func(t *testing.T) {
+			w := f.do("POST", fm.path, ctForm, fm.body, map[string]string{"Origin": adminOrigin})
+			if w.Code != http.StatusSeeOther || w.Header().Get("Location") != "https://auth.example.com/login" {
+				t.Fatalf("%d %v", w.Code, w.Header())
+			}
+		})
+		t.Run(fm.path+" JSON", func(t *testing.T) {
+			w := f.do("POST", fm.path, ctJSON, `{}`, adminCookie(f.admin))
+			if w.Code != 415 || adminJSONError(t, w) != "send a form" {
+				t.Fatalf("%d %s", w.Code, w.Body)
+			}
+		})
+	}
+	if !f.userExists("bob") || !f.tokenLive(t, f.alice, "alice") {
+		t.Fatal("a refused form changed something")
+	}
+	if u, _ := f.store.User(context.Background(), "bob"); len(u.Groups) != 0 {
+		t.Fatalf("bob's groups changed: %v", u.Groups)
+	}
+	if inv, _ := f.svc.Invites(context.Background()); len(inv) != 0 {
+		t.Fatal("an invite was made")
+	}
+	if strings.Contains(f.log.String(), "admin action") {
+		t.Fatalf("refused requests logged as actions:\n%s", f.log.String())
+	}
+}
