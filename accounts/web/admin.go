@@ -182,6 +182,10 @@ func rfc3339(t time.Time) string { return t.UTC().Format(time.RFC3339) }
 // The actions, shared by the API and the forms. Each logs on success.
 
 func (h *Handler) createInvite(c echo.Context, si verify.SignedIn, groups []string, uses int, ttl, note string) (string, accounts.Grant, error) {
+	groups, err := checkGroups(groups)
+	if err != nil {
+		return "", accounts.Grant{}, err
+	}
 	d, err := parseTTL(ttl)
 	if err != nil {
 		return "", accounts.Grant{}, err
@@ -621,17 +625,13 @@ func (h *Handler) AdminInviteForm(c echo.Context) error {
 	}
 	in := inviteForm{Groups: get("groups"), Uses: get("uses"), TTL: get("ttl"), Note: get("note")}
 	refill := func(d *adminData) { d.InviteForm = in }
-	groups, err := checkGroups(strings.Split(in.Groups, ","))
-	if err != nil {
-		return h.adminFormError(c, si, err, refill)
-	}
 	uses := 0
 	if s := strings.TrimSpace(in.Uses); s != "" {
 		if uses, err = strconv.Atoi(s); err != nil {
 			return h.adminFormError(c, si, accounts.Errorf(accounts.Invalid, "uses must be a whole number"), refill)
 		}
 	}
-	code, g, err := h.createInvite(c, si, groups, uses, in.TTL, in.Note)
+	code, g, err := h.createInvite(c, si, strings.Split(in.Groups, ","), uses, in.TTL, in.Note)
 	if err != nil {
 		return h.adminFormError(c, si, err, refill)
 	}

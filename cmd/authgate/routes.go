@@ -41,6 +41,7 @@ func (s *server) routes() http.Handler {
 	e.POST("/account/password", s.web.ChangePassword)
 	e.GET("/reset", s.web.ResetPage)
 	e.POST("/reset", s.web.Reset)
+	s.web.AdminRoutes(e.Group("/admin"))
 	e.GET("/", s.web.Home)
 	e.GET("/assets/*", s.web.Asset)
 
