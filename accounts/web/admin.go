@@ -378,47 +378,33 @@ func (h *Handler) AdminResetLink(c echo.Context) error {
 // AdminSetGroups handles PUT /admin/api/users/:name/groups: {"groups"} →
 // 204. The user's sessions end: their tokens carry the old groups.
 func (h *Handler) AdminSetGroups(c echo.Context) error {
-	si, err := h.adminCaller(c, true)
-	if err != nil {
-		return err
-	}
-	name, err := userParam(c)
-	if err != nil {
-		return err
-	}
-	var in struct {
-		Groups *[]string `json:"groups"`
-	}
-	if err := decodeJSON(c.Request(), &in, false); err != nil {
-		return err
-	}
-	if in.Groups == nil {
-		return accounts.Errorf(accounts.Invalid, "groups is required (a list, possibly empty)")
-	}
-	if err := h.setGroups(c, si, name, *in.Groups); err != nil {
-		return err
-	}
-	return c.NoContent(http.StatusNoContent)
+	return h.userAPI(c, func(si verify.SignedIn, name string) error {
+		var in struct {
+			Groups *[]string `json:"groups"`
+		}
+		if err := decodeJSON(c.Request(), &in, false); err != nil {
+			return err
+		}
+		if in.Groups == nil {
+			return accounts.Errorf(accounts.Invalid, "groups is required (a list, possibly empty)")
+		}
+		return h.setGroups(c, si, name, *in.Groups)
+	})
 }
 
 // AdminEndSessions handles DELETE /admin/api/users/:name/sessions → 204.
 func (h *Handler) AdminEndSessions(c echo.Context) error {
-	si, err := h.adminCaller(c, true)
-	if err != nil {
-		return err
-	}
-	name, err := userParam(c)
-	if err != nil {
-		return err
-	}
-	if err := h.endSessions(c, si, name); err != nil {
-		return err
-	}
-	return c.NoContent(http.StatusNoContent)
+	return h.userAPI(c, func(si verify.SignedIn, name string) error { return h.endSessions(c, si, name) })
 }
 
 // AdminDeleteUser handles DELETE /admin/api/users/:name → 204.
 func (h *Handler) AdminDeleteUser(c echo.Context) error {
+	return h.userAPI(c, func(si verify.SignedIn, name string) error { return h.deleteUser(c, si, name) })
+}
+
+// userAPI runs an admin's write on the account the path names, answering
+// 204 when it succeeds.
+func (h *Handler) userAPI(c echo.Context, act func(si verify.SignedIn, name string) error) error {
 	si, err := h.adminCaller(c, true)
 	if err != nil {
 		return err
@@ -427,7 +413,7 @@ func (h *Handler) AdminDeleteUser(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := h.deleteUser(c, si, name); err != nil {
+	if err := act(si, name); err != nil {
 		return err
 	}
 	return c.NoContent(http.StatusNoContent)
