@@ -58,19 +58,22 @@ func users(ctx context.Context, args, environ []string, stdin io.Reader, stdout 
 		return fmt.Errorf("users %s takes %d argument(s), got %d\n%s", cmd, n, len(pos), usersUsage)
 	}
 
-	cfg, err := loadConfig(environ)
-	if err != nil {
-		return err
-	}
-	admin, closeStore, err := openAdmin(ctx, cfg)
-	if err != nil {
-		return err
-	}
-	defer closeStore()
+	return withAdmin(ctx, environ, func(_ Config, admin *accounts.Service) error {
+		return usersCommand(ctx, admin, cmd, pos, stdin, stdout, usersFlags{*groups, *email, *display, *asJSON, *ttl})
+	})
+}
 
+type usersFlags struct {
+	groups, email, display string
+	asJSON                 bool
+	ttl                    time.Duration
+}
+
+// usersCommand runs one "authgate users" command on admin.
+func usersCommand(ctx context.Context, admin *accounts.Service, cmd string, pos []string, stdin io.Reader, stdout io.Writer, f usersFlags) error {
 	switch cmd {
 	case "add":
-		gs, err := accounts.ParseGroups(*groups)
+		gs, err := accounts.ParseGroups(f.groups)
 		if err != nil {
 			return fmt.Errorf("users add: -groups: %w", err)
 		}
@@ -78,7 +81,7 @@ func users(ctx context.Context, args, environ []string, stdin io.Reader, stdout 
 		if err != nil {
 			return err
 		}
-		u, err := admin.AddUser(ctx, accounts.Registration{Username: pos[0], Password: pw, Email: *email, Name: *display}, gs)
+		u, err := admin.AddUser(ctx, accounts.Registration{Username: pos[0], Password: pw, Email: f.email, Name: f.display}, gs)
 		if err != nil {
 			return fmt.Errorf("users add: %w", err)
 		}
@@ -88,7 +91,7 @@ func users(ctx context.Context, args, environ []string, stdin io.Reader, stdout 
 		if err != nil {
 			return err
 		}
-		return cli.PrintUsers(stdout, us, *asJSON)
+		return cli.PrintUsers(stdout, us, f.asJSON)
 	case "passwd":
 		pw, err := cli.ReadPassword(stdin, "users passwd "+pos[0])
 		if err != nil {
@@ -113,7 +116,7 @@ func users(ctx context.Context, args, environ []string, stdin io.Reader, stdout 
 		}
 		fmt.Fprintf(stdout, "deleted %s\n", pos[0])
 	case "reset-link":
-		link, expires, err := admin.ResetLink(ctx, pos[0], *ttl, "cli")
+		link, expires, err := admin.ResetLink(ctx, pos[0], f.ttl, "cli")
 		if err != nil {
 			return fmt.Errorf("users reset-link: %w", err)
 		}
@@ -136,6 +139,14 @@ func invites(ctx context.Context, args, environ []string, stdout io.Writer) erro
 	if _, err := cli.InvitesArgs(args); err != nil {
 		return err
 	}
+	return withAdmin(ctx, environ, func(cfg Config, admin *accounts.Service) error {
+		return cli.Invites(ctx, admin, string(cfg.LoginURL), args, stdout)
+	})
+}
+
+// withAdmin runs do with the account Service on the configured store,
+// closing the store after.
+func withAdmin(ctx context.Context, environ []string, do func(Config, *accounts.Service) error) error {
 	cfg, err := loadConfig(environ)
 	if err != nil {
 		return err
@@ -145,7 +156,7 @@ func invites(ctx context.Context, args, environ []string, stdout io.Writer) erro
 		return err
 	}
 	defer closeStore()
-	return cli.Invites(ctx, admin, string(cfg.LoginURL), args, stdout)
+	return do(cfg, admin)
 }
 
 // openAdmin builds the account Service on the configured store, for
