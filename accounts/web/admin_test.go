@@ -14,14 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/labstack/echo/v4"
-
 	"github.com/authgate/authgate/accounts"
-	"github.com/authgate/authgate/accounts/memstore"
-	"github.com/authgate/authgate/accounts/mfa"
-	"github.com/authgate/authgate/accounts/password"
-	"github.com/authgate/authgate/verify"
-	"github.com/authgate/authgate/verify/redirect"
 )
 
 const (
@@ -61,60 +54,20 @@ type adminFixture struct {
 
 func newAdminFixture(tb testing.TB, mod func(*accounts.Config, *Config)) *adminFixture {
 	tb.Helper()
-	tokens, err := verify.NewTokens("authgate", verify.Secret("k7Vq3xZ9pL2mN8rT4wY6bC1dF5gH0jS9"), nil, nil)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	hasher, err := password.New(fastParams, 0)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	sealer, err := mfa.NewSealer([]byte("a sealing secret for the web tests"))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	rootHash, err := hasher.Hash(context.Background(), adminTestPW)
+	rootHash, err := testHasher(tb).Hash(context.Background(), adminTestPW)
 	if err != nil {
 		tb.Fatal(err)
 	}
 	log := &adminLog{}
-	store := memstore.New(nil)
-	acfg := accounts.Config{
-		Store: store, Tokens: tokens, Hasher: hasher,
-		SessionTTL: time.Hour, Registration: true, Sealer: sealer,
-		Static: map[string]accounts.User{"root": {Name: "root", Hash: rootHash, Groups: []string{"ops"}}},
-	}
-	wcfg := Config{
-		Cookie:     Cookie{Name: "authgate_session", Domain: "example.com", Secure: true},
-		LoginURL:   "https://auth.example.com/login",
-		Domains:    redirect.Domains{"example.com"},
-		AdminGroup: adminTestGroup,
-		Logger:     slog.New(slog.NewTextHandler(log, nil)),
-	}
-	if mod != nil {
-		mod(&acfg, &wcfg)
-	}
-	svc, err := accounts.New(acfg)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	wcfg.Service = svc
-	wcfg.Sessions = verify.New(verify.Config{
-		Tokens: tokens, Sessions: store, CookieName: wcfg.Cookie.Name,
-		LoginURL: wcfg.LoginURL, Domains: wcfg.Domains,
+	base := newFixtureAt(tb, nil, func(a *accounts.Config, w *Config) {
+		a.Static = map[string]accounts.User{"root": {Name: "root", Hash: rootHash, Groups: []string{"ops"}}}
+		w.AdminGroup, w.Logger = adminTestGroup, slog.New(slog.NewTextHandler(log, nil))
+		if mod != nil {
+			mod(a, w)
+		}
 	})
-	h, err := New(wcfg)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	e := echo.New()
-	e.HTTPErrorHandler = ErrorHandler(slog.New(slog.DiscardHandler))
-	e.POST("/register", h.Register)
-	e.POST("/login", h.Login)
-	e.GET("/login", h.LoginPage)
-	e.GET("/", h.Home)
-	h.AdminRoutes(e.Group("/admin"))
-	f := &adminFixture{fixture: &fixture{svc: svc, store: store, tokens: tokens, e: e}, h: h, log: log}
+	f := &adminFixture{fixture: base, h: base.h, log: log}
+	svc := base.svc
 	for _, u := range []string{"boss", "alice", "bob"} {
 		f.register(tb, u, adminTestPW)
 	}

@@ -32,6 +32,7 @@ type fixture struct {
 	store  *memstore.Store
 	tokens *verify.Tokens
 	e      *echo.Echo
+	h      *Handler
 }
 
 // newFixture builds the fixture; mod, when set, changes the Service's and
@@ -39,6 +40,16 @@ type fixture struct {
 func newFixture(tb testing.TB, mod func(*accounts.Config, *Config)) *fixture {
 	tb.Helper()
 	return newFixtureAt(tb, nil, mod)
+}
+
+// testHasher hashes cheaply, in the production format.
+func testHasher(tb testing.TB) *password.Hasher {
+	tb.Helper()
+	h, err := password.New(fastParams, 0)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return h
 }
 
 // newFixtureAt is newFixture on the clock now (nil: time.Now), shared by
@@ -50,10 +61,7 @@ func newFixtureAt(tb testing.TB, now func() time.Time, mod func(*accounts.Config
 	if err != nil {
 		tb.Fatal(err)
 	}
-	hasher, err := password.New(fastParams, 0)
-	if err != nil {
-		tb.Fatal(err)
-	}
+	hasher := testHasher(tb)
 	sealer, err := mfa.NewSealer([]byte("a sealing secret for the web tests"))
 	if err != nil {
 		tb.Fatal(err)
@@ -101,7 +109,8 @@ func newFixtureAt(tb testing.TB, now func() time.Time, mod func(*accounts.Config
 	e.POST("/account/password", h.ChangePassword)
 	e.GET("/reset", h.ResetPage)
 	e.POST("/reset", h.Reset)
-	return &fixture{svc: svc, store: store, tokens: tokens, e: e}
+	h.AdminRoutes(e.Group("/admin"))
+	return &fixture{svc: svc, store: store, tokens: tokens, e: e, h: h}
 }
 
 func (f *fixture) do(method, target, ctype, body string, hdr map[string]string) *httptest.ResponseRecorder {
