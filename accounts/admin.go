@@ -43,13 +43,18 @@ func (s *Service) AddUser(ctx context.Context, r Registration, groups []string) 
 
 // SetPassword replaces a password and ends the user's sessions.
 func (s *Service) SetPassword(ctx context.Context, name, pw string) error {
-	return s.update(ctx, name, func(u *User) error {
-		if err := password.Check(pw); err != nil {
-			return invalid(err)
-		}
-		h, err := s.cfg.Hasher.Hash(ctx, pw)
-		u.Hash = h
+	if err := password.Check(pw); err != nil {
+		return invalid(err)
+	}
+	// Hashed before the record is read: a change made while a slow hash
+	// ran must not be undone by writing back an older copy.
+	h, err := s.cfg.Hasher.Hash(ctx, pw)
+	if err != nil {
 		return err
+	}
+	return s.update(ctx, name, func(u *User) error {
+		u.Hash = h
+		return nil
 	})
 }
 

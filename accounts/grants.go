@@ -107,6 +107,25 @@ func (s *Service) Invites(ctx context.Context) ([]Grant, error) {
 	return live, nil
 }
 
+// inviteUsable reports whether code names an invite with a use left,
+// without spending it.
+func (s *Service) inviteUsable(ctx context.Context, code string) (bool, error) {
+	if len(code) > 256 {
+		return false, nil
+	}
+	live, err := s.Invites(ctx)
+	if err != nil {
+		return false, err
+	}
+	h := codeHash(code)
+	for _, g := range live {
+		if g.Hash == h {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
 // RevokeInvite deletes an invite by id.
 func (s *Service) RevokeInvite(ctx context.Context, id, by string) error {
 	if err := s.cfg.Store.DeleteGrant(ctx, GrantInvite, id); err != nil {
@@ -157,8 +176,16 @@ func (s *Service) ChangePassword(ctx context.Context, ip, name, current, next, k
 		if err != nil {
 			return err
 		}
-		u.Hash = h
-		return s.cfg.Store.UpdateUser(ctx, *u)
+		// Written on the record as it is now, not the copy read before
+		// the two slow hashes: a change made meanwhile (groups, a second
+		// factor) stays. A password changed meanwhile wins the race.
+		return s.rewrite(ctx, name, func(cur *User) bool {
+			if cur.Hash != u.Hash {
+				return false
+			}
+			cur.Hash = h
+			return true
+		})
 	})
 	if err != nil {
 		return err
@@ -181,7 +208,8 @@ func (s *Service) ResetLink(ctx context.Context, name string, ttl time.Duration,
 	if err != nil {
 		return "", time.Time{}, err
 	}
-	if _, err := s.cfg.Store.User(ctx, canon); err != nil {
+	u, err := s.cfg.Store.User(ctx, canon)
+	if err != nil {
 		return "", time.Time{}, err
 	}
 	code, id, err := newCode()
@@ -189,7 +217,8 @@ func (s *Service) ResetLink(ctx context.Context, name string, ttl time.Duration,
 		return "", time.Time{}, err
 	}
 	now := s.now().UTC()
-	g := Grant{Kind: GrantReset, ID: id, Hash: codeHash(code), User: canon, Uses: 1, Expires: now.Add(ttl), CreatedBy: by, Created: now}
+	g := Grant{Kind: GrantReset, ID: id, Hash: codeHash(code), User: canon, Check: hashPrint(u.Hash),
+		Uses: 1, Expires: now.Add(ttl), CreatedBy: by, Created: now}
 	if err := s.cfg.Store.PutGrant(ctx, g); err != nil {
 		return "", time.Time{}, err
 	}
@@ -211,6 +240,10 @@ func (s *Service) ResetPassword(ctx context.Context, token, next string) (string
 	if token == "" || len(token) > 256 {
 		return "", ErrInvalidReset
 	}
+	h, err := s.cfg.Hasher.Hash(ctx, next) // before any read: no stale write
+	if err != nil {
+		return "", err
+	}
 	g, err := s.cfg.Store.UseGrant(ctx, GrantReset, codeHash(token), s.now())
 	if ErrorCode(err) == NotFound {
 		return "", ErrInvalidReset
@@ -219,9 +252,13 @@ func (s *Service) ResetPassword(ctx context.Context, token, next string) (string
 		return "", err
 	}
 	if err := s.update(ctx, g.User, func(u *User) error {
-		h, err := s.cfg.Hasher.Hash(ctx, next)
+		// The link was made for the account as it was then: deleted and
+		// registered again, or its password changed since, it is void.
+		if hashPrint(u.Hash) != g.Check {
+			return ErrInvalidReset
+		}
 		u.Hash = h
-		return err
+		return nil
 	}); err != nil {
 		if ErrorCode(err) == NotFound {
 			return "", ErrInvalidReset // deleted since

@@ -274,3 +274,87 @@ func TestAccountsOverview(t *testing.T) {
 		t.Fatalf("unknown user: %v", err)
 	}
 }
+
+// TestReviewFixes: what a review of this feature found, each held.
+func TestReviewFixes(t *testing.T) {
+	ctx := context.Background()
+	t.Run("a bogus invite learns nothing about names", func(t *testing.T) {
+		f, _ := newGrantService(t, func(c *accounts.Config) { c.Registration, c.InviteOnly = false, true })
+		_, _ = f.svc.AddUser(ctx, accounts.Registration{Username: "taken", Password: "a good passphrase"}, nil)
+		for _, name := range []string{"taken", "free"} {
+			if _, err := f.svc.Register(ctx, accounts.Registration{Username: name, Password: "a good passphrase", Invite: "bogus"}); !errors.Is(err, accounts.ErrInvalidInvite) {
+				t.Errorf("%s with a bogus invite: %v, want invalid invite", name, err)
+			}
+		}
+	})
+	t.Run("a reset link dies with the password it was made for", func(t *testing.T) {
+		f, _ := newGrantService(t, nil)
+		_, _ = f.svc.Register(ctx, accounts.Registration{Username: "alice", Password: "the old passphrase"})
+		link, _, _ := f.svc.ResetLink(ctx, "alice", 0, "root")
+		if err := f.svc.SetPassword(ctx, "alice", "changed meanwhile"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.svc.ResetPassword(ctx, tokenOf(t, link), "a brand new passphrase"); !errors.Is(err, accounts.ErrInvalidReset) {
+			t.Fatalf("a link from before a password change: %v", err)
+		}
+	})
+	t.Run("a reset link dies with its account", func(t *testing.T) {
+		f, _ := newGrantService(t, nil)
+		_, _ = f.svc.Register(ctx, accounts.Registration{Username: "alice", Password: "the old passphrase"})
+		link, _, _ := f.svc.ResetLink(ctx, "alice", 0, "root")
+		_ = f.svc.DeleteUser(ctx, "alice")
+		_, _ = f.svc.Register(ctx, accounts.Registration{Username: "alice", Password: "someone else entirely"})
+		if _, err := f.svc.ResetPassword(ctx, tokenOf(t, link), "a brand new passphrase"); !errors.Is(err, accounts.ErrInvalidReset) {
+			t.Fatalf("a link for a deleted account used on its namesake: %v", err)
+		}
+	})
+	t.Run("a password change keeps a group change made meanwhile", func(t *testing.T) {
+		mem := memstore.New(nil)
+		racing := &changeAfterRead{Store: mem}
+		f := newService(t, func(c *accounts.Config) { c.Store = racing })
+		_, _ = f.svc.Register(ctx, accounts.Registration{Username: "alice", Password: "the old passphrase"})
+		_ = f.svc.SetGroups(ctx, "alice", []string{"admins"})
+		// The change reads alice, an admin; while its hashes run, an
+		// admin demotes her. The write must not bring "admins" back.
+		racing.after = func() {
+			u, _ := mem.User(ctx, "alice")
+			u.Groups = nil
+			_ = mem.UpdateUser(ctx, u)
+		}
+		if err := f.svc.ChangePassword(ctx, "192.0.2.1", "alice", "the old passphrase", "a new passphrase", ""); err != nil {
+			t.Fatal(err)
+		}
+		u, _ := mem.User(ctx, "alice")
+		if len(u.Groups) != 0 {
+			t.Fatalf("groups %v: the password change wrote back an older copy", u.Groups)
+		}
+		if _, _, err := f.svc.SignIn(ctx, "192.0.2.2", accounts.Credentials{Username: "alice", Password: "a new passphrase"}); err != nil {
+			t.Fatalf("the new password: %v", err)
+		}
+	})
+}
+
+// changeAfterRead runs after once, right after the next read of a user:
+// a change landing between a read and a write.
+type changeAfterRead struct {
+	*memstore.Store
+	after func()
+}
+
+func (c *changeAfterRead) User(ctx context.Context, name string) (accounts.User, error) {
+	u, err := c.Store.User(ctx, name)
+	if f := c.after; f != nil {
+		c.after = nil
+		f()
+	}
+	return u, err
+}
+
+func tokenOf(t *testing.T, link string) string {
+	t.Helper()
+	u, err := url.Parse(link)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u.Query().Get("token")
+}

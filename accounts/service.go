@@ -151,6 +151,15 @@ func (s *Service) Register(ctx context.Context, r Registration) (User, error) {
 	case s.cfg.InviteOnly && !s.cfg.Registration && r.Invite == "":
 		return User{}, ErrInvalidInvite
 	}
+	if r.Invite != "" {
+		// Checked before anything else is (the name, the password's
+		// hash): a bogus invite learns nothing and costs no argon2.
+		if ok, err := s.inviteUsable(ctx, r.Invite); err != nil {
+			return User{}, err
+		} else if !ok {
+			return User{}, ErrInvalidInvite
+		}
+	}
 	u, err := s.newUser(ctx, r)
 	if err != nil {
 		return User{}, err

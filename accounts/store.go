@@ -39,10 +39,14 @@ type TOTP struct {
 // may carry groups for the account it creates, or a password reset link
 // (GrantReset) for User.
 type Grant struct {
-	Kind      string    `json:"kind"`
-	ID        string    `json:"id"`   // public: lists and revocation name it
-	Hash      string    `json:"hash"` // SHA-256 of the code, hex
-	User      string    `json:"user,omitempty"`
+	Kind string `json:"kind"`
+	ID   string `json:"id"`   // public: lists and revocation name it
+	Hash string `json:"hash"` // SHA-256 of the code, hex
+	User string `json:"user,omitempty"`
+	// Check (reset links) fingerprints the password hash the link was
+	// made against: a link outlives neither a password change nor the
+	// account.
+	Check     string    `json:"check,omitempty"`
 	Note      string    `json:"note,omitempty"`
 	Groups    []string  `json:"groups,omitempty"`
 	Uses      int       `json:"uses"` // left

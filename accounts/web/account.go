@@ -30,7 +30,7 @@ func (h *Handler) ChangePassword(c echo.Context) error {
 		err = errSignInFirst
 	default:
 		if _, bearer := verify.BearerToken(r.Header); !bearer {
-			err = h.requireSameSite(r, "password form")
+			err = h.requireSameOrigin(r, "password form")
 		}
 	}
 	if err == nil {
@@ -56,9 +56,9 @@ func (h *Handler) ChangePassword(c echo.Context) error {
 	if !form {
 		return c.NoContent(http.StatusNoContent)
 	}
-	d := h.homeData(c, si)
-	d.Notice = "Password changed. Your other sessions have ended."
-	return h.pages.render(c, http.StatusOK, d)
+	// 303, so a refresh does not post the old password again (and count
+	// as a failed attempt).
+	return c.Redirect(http.StatusSeeOther, "/?done=password")
 }
 
 // ResetPage handles GET /reset?token=: the form for a new password.

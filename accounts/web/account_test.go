@@ -96,8 +96,11 @@ func TestChangePasswordEndpoint(t *testing.T) {
 	// The signed-in page's form.
 	form := url.Values{"current_password": {"a new passphrase"}, "new_password": {"a third passphrase"}}.Encode()
 	w := f.do("POST", "/account/password", ctForm, form, sameOrigin(tok))
-	if w.Code != 200 || !strings.Contains(w.Body.String(), "Password changed") {
+	if w.Code != http.StatusSeeOther || w.Header().Get("Location") != "/?done=password" {
 		t.Fatalf("form: %d %s", w.Code, w.Body)
+	}
+	if body := f.do("GET", "/?done=password", "", "", map[string]string{"Cookie": "authgate_session=" + tok}).Body.String(); !strings.Contains(body, "Password changed") {
+		t.Fatalf("the signed-in page after the form lacks the notice:\n%s", body)
 	}
 }
 
@@ -145,5 +148,44 @@ func TestResetEndpoint(t *testing.T) {
 	}
 	if w := f.do("POST", "/reset", "text/plain", "x", nil); w.Code != 415 {
 		t.Fatalf("text/plain: %d", w.Code)
+	}
+}
+
+// TestGateOwnPagesOnly: the admin's writes, a password change and the
+// second factor come from the gate's own origin only; a sibling subdomain
+// under the cookie domain (which the sign-in form accepts) is refused.
+func TestGateOwnPagesOnly(t *testing.T) {
+	f := newAdminFixture(t, nil)
+	sibling := func(tok string) map[string]string {
+		return map[string]string{"Cookie": "authgate_session=" + tok, "Origin": "https://wiki.example.com", "Sec-Fetch-Site": "same-site"}
+	}
+	for _, tc := range []struct{ path, body string }{
+		{"/admin/users/alice/groups", url.Values{"groups": {adminTestGroup}}.Encode()},
+		{"/account/password", url.Values{"current_password": {adminTestPW}, "new_password": {"a new passphrase"}}.Encode()},
+		{"/totp/setup", url.Values{"password": {adminTestPW}}.Encode()},
+	} {
+		if w := f.do("POST", tc.path, ctForm, tc.body, sibling(f.admin)); w.Code != http.StatusForbidden {
+			t.Errorf("%s from a sibling subdomain: %d, want 403", tc.path, w.Code)
+		}
+	}
+	if u, _ := f.store.User(context.Background(), "alice"); len(u.Groups) != 0 {
+		t.Fatalf("alice's groups changed to %v", u.Groups)
+	}
+}
+
+// TestAdminRightsAreCurrent: admin rights follow the account's groups as
+// they are now, not as the token carried them at sign-in.
+func TestAdminRightsAreCurrent(t *testing.T) {
+	hash, _ := testHasher(t).Hash(context.Background(), accountPW)
+	static := map[string]accounts.User{"root": {Name: "root", Hash: hash, Groups: []string{"admins"}}}
+	f := newFixture(t, func(a *accounts.Config, w *Config) { a.Static, w.AdminGroup = static, "admins" })
+	tok := f.login(t, "root", accountPW)
+	bearer := map[string]string{"Authorization": "Bearer " + tok}
+	if w := f.do("GET", "/admin/api/users", "", "", bearer); w.Code != 200 {
+		t.Fatalf("an admin: %d", w.Code)
+	}
+	static["root"] = accounts.User{Name: "root", Hash: hash} // the users file edited: no longer an admin
+	if w := f.do("GET", "/admin/api/users", "", "", bearer); w.Code != http.StatusForbidden {
+		t.Fatalf("a former admin's token: %d, want 403", w.Code)
 	}
 }

@@ -51,12 +51,19 @@ func (h *Handler) AdminRoutes(g *echo.Group) {
 	g.POST("/users/:name/delete", h.AdminDeleteForm)
 }
 
-// isAdmin reports whether si is a member of the admin group.
-func (h *Handler) isAdmin(si verify.SignedIn) bool {
+// isAdmin reports whether si's account is, now, a member of the admin
+// group: its groups as the store (or the users file) has them, not as its
+// token carried them at sign-in, so an admin taken out of the group by an
+// edit of the users file loses the rights with the next request.
+func (h *Handler) isAdmin(r *http.Request, si verify.SignedIn) bool {
 	if h.cfg.AdminGroup == "" {
 		return false
 	}
-	return slices.ContainsFunc(si.Groups, func(g string) bool { return strings.EqualFold(g, h.cfg.AdminGroup) })
+	u, err := h.svc.Account(r.Context(), si.User)
+	if err != nil {
+		return false
+	}
+	return slices.ContainsFunc(u.Groups, func(g string) bool { return strings.EqualFold(g, h.cfg.AdminGroup) })
 }
 
 // adminCaller is the admin behind an API request: 401 without a live
@@ -68,12 +75,12 @@ func (h *Handler) adminCaller(c echo.Context, write bool) (verify.SignedIn, erro
 	if !ok {
 		return verify.SignedIn{}, errSignInFirst
 	}
-	if !h.isAdmin(si) {
+	if !h.isAdmin(c.Request(), si) {
 		return verify.SignedIn{}, errNotAdmin
 	}
 	if write {
 		if _, bearer := verify.BearerToken(r.Header); !bearer {
-			if err := h.requireSameSite(r, "admin request"); err != nil {
+			if err := h.requireSameOrigin(r, "admin request"); err != nil {
 				return verify.SignedIn{}, err
 			}
 		}
@@ -558,7 +565,7 @@ func (h *Handler) pageCaller(c echo.Context, form bool) (verify.SignedIn, bool, 
 		c.Response().Header().Set("Cache-Control", "no-store")
 		return si, false, c.Redirect(http.StatusSeeOther, h.loginPath())
 	}
-	if !h.isAdmin(si) {
+	if !h.isAdmin(c.Request(), si) {
 		return si, false, h.renderAdmin(c, http.StatusForbidden, adminData{
 			Admin:  si.User,
 			Denied: "This page is for administrators. You are signed in as " + si.User + ", who is not one.",
@@ -568,7 +575,7 @@ func (h *Handler) pageCaller(c echo.Context, form bool) (verify.SignedIn, bool, 
 		return si, true, nil
 	}
 	if _, bearer := verify.BearerToken(r.Header); !bearer {
-		if err := h.requireSameSite(r, "admin form"); err != nil {
+		if err := h.requireSameOrigin(r, "admin form"); err != nil {
 			status, msg := Status(err)
 			return si, false, h.renderAdmin(c, status, adminData{Admin: si.User, Denied: msg})
 		}

@@ -19,6 +19,42 @@ func (h *Handler) requireSameSite(r *http.Request, what string) error {
 	return accounts.Errorf(accounts.Forbidden, "This %s was sent from another site and was refused.", what)
 }
 
+// requireSameOrigin is requireSameSite for what only the gate's own pages
+// may ask (the admin's writes, a password change, a second factor): a
+// sibling subdomain under the cookie domain, which the sign-in form
+// accepts, is refused here, so a script injected into any protected
+// application cannot act as the admin who visits it.
+func (h *Handler) requireSameOrigin(r *http.Request, what string) error {
+	if h.sameOrigin(r) {
+		return nil
+	}
+	return accounts.Errorf(accounts.Forbidden, "This %s was sent from another site and was refused.", what)
+}
+
+func (h *Handler) sameOrigin(r *http.Request) bool {
+	switch r.Header.Get("Sec-Fetch-Site") {
+	case "same-origin":
+		return true
+	case "cross-site", "same-site":
+		return false
+	}
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return true // not a browser
+	}
+	u, err := url.Parse(origin)
+	if err != nil || origin == "null" || u.Host == "" {
+		return false
+	}
+	if strings.EqualFold(u.Host, r.Host) {
+		return true
+	}
+	if l, err := url.Parse(h.cfg.LoginURL); err == nil && h.cfg.LoginURL != "" {
+		return strings.EqualFold(l.Host, u.Host) && strings.EqualFold(l.Scheme, u.Scheme)
+	}
+	return false
+}
+
 // sameSite decides whether a form post comes from a page we trust. Browsers
 // send Origin on every POST and Sec-Fetch-Site on all modern versions; a
 // post from another site (login CSRF, logout CSRF) is refused. A request

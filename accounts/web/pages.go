@@ -207,6 +207,9 @@ func (h *Handler) signedIn(c echo.Context) (pageData, bool) {
 	}
 	d := h.homeData(c, si)
 	d.RD = h.safeRD(c.QueryParam("rd"))
+	if c.QueryParam("done") == "password" {
+		d.Notice = "Password changed. Your other sessions have ended."
+	}
 	return d, true
 }
 

@@ -37,7 +37,7 @@ func (h *Handler) totpCaller(c echo.Context) (verify.SignedIn, bool, error) {
 		return verify.SignedIn{}, form, errSignInFirst
 	}
 	if _, bearer := verify.BearerToken(r.Header); !bearer {
-		if err := h.requireSameSite(r, "two-factor form"); err != nil {
+		if err := h.requireSameOrigin(r, "two-factor form"); err != nil {
 			return verify.SignedIn{}, form, err
 		}
 	}

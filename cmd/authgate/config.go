@@ -62,7 +62,7 @@ type Config struct {
 	RedisGrace time.Duration `env:"REDIS_GRACE"`
 
 	Registration registration `env:"REGISTRATION"`
-	// AdminGroup's members use /admin and /admin/api.
+	// AdminGroup's members use /admin and /admin/api; "none": nobody.
 	AdminGroup string `env:"ADMIN_GROUP"`
 	UsersFile  string `env:"USERS_FILE"`
 
@@ -187,6 +187,14 @@ func (c Config) regulation() regulation.Policy {
 	return regulation.Policy{MaxFailures: c.MaxFailures, MaxFailuresPerIP: c.MaxFailuresPerIP, Window: c.FailureWindow, BanTime: c.BanTime}
 }
 
+// adminGroup is the group whose members administer the gate ("": none).
+func (c Config) adminGroup() string {
+	if c.AdminGroup == "none" {
+		return ""
+	}
+	return c.AdminGroup
+}
+
 // argon2 is the hashing cost the variables describe.
 func (c Config) argon2() password.Params {
 	return password.Params{MemoryKiB: c.Argon2MemoryKiB, Time: c.Argon2Time, Threads: c.Argon2Parallelism}
@@ -278,8 +286,8 @@ func (c Config) check() error {
 	if c.BanTime <= 0 {
 		return badVar("BAN_TIME", "must be a positive duration")
 	}
-	if gs, err := accounts.ParseGroups(c.AdminGroup); err != nil || len(gs) != 1 {
-		return badVar("ADMIN_GROUP", "must be one group name (letters, digits, '.', '_', '-')")
+	if gs, err := accounts.ParseGroups(c.AdminGroup); c.AdminGroup != "none" && (err != nil || len(gs) != 1) {
+		return badVar("ADMIN_GROUP", "must be one group name (letters, digits, '.', '_', '-'), or none")
 	}
 	if c.AssertionTTL < assertion.MinTTL || c.AssertionTTL > assertion.MaxTTL {
 		return badVar("ASSERTION_TTL", "must be between %s and %s, got %s", assertion.MinTTL, assertion.MaxTTL, c.AssertionTTL)

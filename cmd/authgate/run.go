@@ -282,7 +282,7 @@ func (s *server) wire(tokens *verify.Tokens, sealer *mfa.Sealer, hasher *passwor
 		LogoURL:    string(cfg.LogoURL),
 		Logger:     s.log,
 		Events:     events,
-		AdminGroup: cfg.AdminGroup,
+		AdminGroup: cfg.adminGroup(),
 	})
 	return err
 }
