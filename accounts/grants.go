@@ -219,6 +219,18 @@ func (s *Service) ResetLink(ctx context.Context, name string, ttl time.Duration,
 	now := s.now().UTC()
 	g := Grant{Kind: GrantReset, ID: id, Hash: codeHash(code), User: canon, Check: hashPrint(u.Hash),
 		Uses: 1, Expires: now.Add(ttl), CreatedBy: by, Created: now}
+	// One link per account: a new one voids the ones made before.
+	older, err := s.cfg.Store.Grants(ctx, GrantReset)
+	if err != nil {
+		return "", time.Time{}, err
+	}
+	for _, o := range older {
+		if o.User == canon {
+			if err := s.cfg.Store.DeleteGrant(ctx, GrantReset, o.ID); err != nil && ErrorCode(err) != NotFound {
+				return "", time.Time{}, err
+			}
+		}
+	}
 	if err := s.cfg.Store.PutGrant(ctx, g); err != nil {
 		return "", time.Time{}, err
 	}

@@ -298,6 +298,22 @@ func TestReviewFixes(t *testing.T) {
 			t.Fatalf("a link from before a password change: %v", err)
 		}
 	})
+	t.Run("a newer reset link voids the older one", func(t *testing.T) {
+		f, _ := newGrantService(t, nil)
+		_, _ = f.svc.Register(ctx, accounts.Registration{Username: "alice", Password: "the old passphrase"})
+		_, _ = f.svc.Register(ctx, accounts.Registration{Username: "bob", Password: "the old passphrase"})
+		first, _, _ := f.svc.ResetLink(ctx, "alice", 0, "root")
+		bobs, _, _ := f.svc.ResetLink(ctx, "bob", 0, "root")
+		second, _, _ := f.svc.ResetLink(ctx, "alice", 0, "root")
+		if _, err := f.svc.ResetPassword(ctx, tokenOf(t, first), "a brand new passphrase"); !errors.Is(err, accounts.ErrInvalidReset) {
+			t.Fatalf("the older link: %v", err)
+		}
+		for _, l := range []string{second, bobs} {
+			if _, err := f.svc.ResetPassword(ctx, tokenOf(t, l), "a brand new passphrase"); err != nil {
+				t.Fatalf("%s: %v", l, err)
+			}
+		}
+	})
 	t.Run("a reset link dies with its account", func(t *testing.T) {
 		f, _ := newGrantService(t, nil)
 		_, _ = f.svc.Register(ctx, accounts.Registration{Username: "alice", Password: "the old passphrase"})
