@@ -175,6 +175,16 @@ func (h *Handler) TOTPDisable(c echo.Context) error {
 	if !form {
 		return c.NoContent(http.StatusNoContent)
 	}
+	// The page's session said "signed in with a code"; with TOTP off it is
+	// replaced by one that says password, so no site that requires a
+	// second factor goes on taking it.
+	ctx := c.Request().Context()
+	if u, err := h.svc.Account(ctx, si.User); err == nil {
+		if token, expires, err := h.svc.StartSession(ctx, u, []string{verify.MethodPassword}); err == nil {
+			_ = h.svc.EndSession(ctx, h.cookie(c.Request()))
+			c.SetCookie(h.sessionCookie(token, expires))
+		}
+	}
 	target := "/"
 	if rd := h.safeRD(rd); rd != "" {
 		target = "/?rd=" + url.QueryEscape(rd)

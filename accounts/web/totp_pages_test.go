@@ -274,8 +274,14 @@ func TestTOTPSetupForm(t *testing.T) {
 	}
 
 	w = f.do("POST", "/totp/disable", formCT, url.Values{"password": {alicePW}, "code": {f.nextCode(t, secret)}}.Encode(), sameOrigin(newTok))
-	if w.Code != http.StatusSeeOther || w.Header().Get("Location") != "/" || f.user(t, "alice").TOTPEnabled() || !f.live(t, newTok) {
+	if w.Code != http.StatusSeeOther || w.Header().Get("Location") != "/" || f.user(t, "alice").TOTPEnabled() {
 		t.Fatalf("disable form: %d %q %s", w.Code, w.Header().Get("Location"), w.Body)
+	}
+	// The page's session, which said "with a code", is replaced by one
+	// that says password.
+	after := sessionCookie(w)
+	if after == "" || f.live(t, newTok) || !f.live(t, after) || !slices.Equal(f.amr(t, after), []string{"pwd"}) {
+		t.Fatalf("after disabling: old session live %v, new cookie %q", f.live(t, newTok), after)
 	}
 }
 
