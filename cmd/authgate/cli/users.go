@@ -5,10 +5,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/authgate/authgate/accounts"
 	"github.com/authgate/authgate/accounts/password"
@@ -78,4 +80,125 @@ func HashPassword(ctx context.Context, h *password.Hasher, stdin io.Reader, stdo
 	}
 	_, err = fmt.Fprintln(stdout, hash)
 	return err
+}
+
+// UsersUsage is the help of "authgate users".
+const UsersUsage = `usage: authgate users <command>
+
+  add [-groups a,b] [-email E] [-name "Full Name"] NAME   password on stdin
+  list [-json]
+  passwd NAME                                            password on stdin; ends NAME's sessions
+  groups NAME a,b                                        "" for none; ends NAME's sessions
+  delete NAME                                            ends NAME's sessions
+  totp-reset NAME                                        turns NAME's second factor off (a lost device); ends NAME's sessions
+  reset-link NAME [-ttl 30m]                             prints a single-use link that sets NAME's password (at most 24h)
+
+They act on the store AUTHGATE_STORE names (bolt:// or redis://; the memory
+store lives inside a running gate). A bolt file is locked by a running gate:
+stop it first. Redis is shared: run them while the gates run.
+`
+
+// UsersCommand is one "authgate users" command, parsed.
+type UsersCommand struct {
+	cmd string
+	pos []string
+	f   usersFlags
+}
+
+// ParseUsers reads the arguments of "authgate users" (help: print
+// UsersUsage). Passwords come from stdin only: an argument would end up in
+// shell history and in ps.
+func ParseUsers(args []string) (u UsersCommand, help bool, err error) {
+	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+		return u, true, nil
+	}
+	cmd, args := args[0], args[1:]
+	fs := flag.NewFlagSet("authgate users "+cmd, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	groups := fs.String("groups", "", "comma list of groups")
+	email := fs.String("email", "", "e-mail address")
+	display := fs.String("name", "", "full name")
+	asJSON := fs.Bool("json", false, "list as JSON")
+	ttl := fs.Duration("ttl", accounts.DefaultResetTTL, "how long a reset link lasts")
+	pos, err := Interspersed(fs, args)
+	if err != nil {
+		return u, false, fmt.Errorf("users %s: %v\n%s", cmd, err, UsersUsage)
+	}
+	want := map[string]int{"add": 1, "list": 0, "passwd": 1, "groups": 2, "delete": 1, "totp-reset": 1, "reset-link": 1}
+	n, ok := want[cmd]
+	if !ok {
+		return u, false, fmt.Errorf("unknown users command %q\n%s", cmd, UsersUsage)
+	}
+	if len(pos) != n {
+		return u, false, fmt.Errorf("users %s takes %d argument(s), got %d\n%s", cmd, n, len(pos), UsersUsage)
+	}
+	return UsersCommand{cmd, pos, usersFlags{*groups, *email, *display, *asJSON, *ttl}}, false, nil
+}
+
+type usersFlags struct {
+	groups, email, display string
+	asJSON                 bool
+	ttl                    time.Duration
+}
+
+// Run carries the command out on admin.
+func (u UsersCommand) Run(ctx context.Context, admin *accounts.Service, stdin io.Reader, stdout io.Writer) error {
+	cmd, pos, f := u.cmd, u.pos, u.f
+	switch cmd {
+	case "add":
+		gs, err := accounts.ParseGroups(f.groups)
+		if err != nil {
+			return fmt.Errorf("users add: -groups: %w", err)
+		}
+		pw, err := ReadPassword(stdin, "users add "+pos[0])
+		if err != nil {
+			return err
+		}
+		u, err := admin.AddUser(ctx, accounts.Registration{Username: pos[0], Password: pw, Email: f.email, Name: f.display}, gs)
+		if err != nil {
+			return fmt.Errorf("users add: %w", err)
+		}
+		fmt.Fprintf(stdout, "added %s\n", u.Name)
+	case "list":
+		us, err := admin.Users(ctx)
+		if err != nil {
+			return err
+		}
+		return PrintUsers(stdout, us, f.asJSON)
+	case "passwd":
+		pw, err := ReadPassword(stdin, "users passwd "+pos[0])
+		if err != nil {
+			return err
+		}
+		if err := admin.SetPassword(ctx, pos[0], pw); err != nil {
+			return fmt.Errorf("users passwd: %w", err)
+		}
+		fmt.Fprintf(stdout, "password changed; sessions of %s ended\n", pos[0])
+	case "groups":
+		gs, err := accounts.ParseGroups(pos[1])
+		if err != nil {
+			return fmt.Errorf("users groups: %w", err)
+		}
+		if err := admin.SetGroups(ctx, pos[0], gs); err != nil {
+			return fmt.Errorf("users groups: %w", err)
+		}
+		fmt.Fprintf(stdout, "groups of %s: %s; sessions ended\n", pos[0], strings.Join(gs, ","))
+	case "delete":
+		if err := admin.DeleteUser(ctx, pos[0]); err != nil {
+			return fmt.Errorf("users delete: %w", err)
+		}
+		fmt.Fprintf(stdout, "deleted %s\n", pos[0])
+	case "reset-link":
+		link, expires, err := admin.ResetLink(ctx, pos[0], f.ttl, "cli")
+		if err != nil {
+			return fmt.Errorf("users reset-link: %w", err)
+		}
+		fmt.Fprintf(stdout, "%s\n(single use, until %s)\n", link, expires.Format(time.RFC3339))
+	case "totp-reset":
+		if err := admin.ResetTOTP(ctx, pos[0]); err != nil {
+			return fmt.Errorf("users totp-reset: %w", err)
+		}
+		fmt.Fprintf(stdout, "two-factor authentication of %s turned off; sessions ended\n", pos[0])
+	}
+	return nil
 }
