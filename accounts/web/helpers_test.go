@@ -109,7 +109,6 @@ func newFixtureAt(tb testing.TB, now func() time.Time, mod func(*accounts.Config
 	e.POST("/account/password", h.ChangePassword)
 	e.GET("/reset", h.ResetPage)
 	e.POST("/reset", h.Reset)
-	h.AdminRoutes(e.Group("/admin"))
 	return &fixture{svc: svc, store: store, tokens: tokens, e: e, h: h}
 }
 

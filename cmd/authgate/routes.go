@@ -9,6 +9,7 @@ import (
 
 	"github.com/authgate/authgate/accounts"
 	"github.com/authgate/authgate/accounts/web"
+	"github.com/authgate/authgate/accounts/web/admin"
 )
 
 // routes is the whole HTTP API in one list.
@@ -41,7 +42,7 @@ func (s *server) routes() http.Handler {
 	e.POST("/account/password", s.web.ChangePassword)
 	e.GET("/reset", s.web.ResetPage)
 	e.POST("/reset", s.web.Reset)
-	s.web.AdminRoutes(e.Group("/admin"))
+	admin.Routes(s.web, e.Group("/admin"))
 	e.GET("/", s.web.Home)
 	e.GET("/assets/*", s.web.Asset)
 

@@ -1,4 +1,4 @@
-package web
+package admin
 
 import (
 	"context"
@@ -34,7 +34,7 @@ func TestAdminPage(t *testing.T) {
 	}
 	for h, want := range map[string]string{
 		"Cache-Control":           "no-store",
-		"Content-Security-Policy": f.h.pages.csp,
+		"Content-Security-Policy": f.do("GET", "/login", "", "", nil).Header().Get("Content-Security-Policy"), // the login page's
 		"X-Frame-Options":         "DENY",
 		"X-Content-Type-Options":  "nosniff",
 		"Referrer-Policy":         "same-origin",
@@ -104,7 +104,7 @@ func TestAdminPageForms(t *testing.T) {
 	f := newAdminFixture(t, nil)
 	admin := adminCookie(f.admin)
 	post := func(path, form string) *httptest.ResponseRecorder {
-		return f.do("POST", path, ctForm, form, admin)
+		return f.do("POST", path, "application/x-www-form-urlencoded", form, admin)
 	}
 
 	t.Run("invite shown once, never listed", func(t *testing.T) {
@@ -243,26 +243,26 @@ func TestAdminPageFormsRefused(t *testing.T) {
 	}
 	for _, fm := range forms {
 		t.Run(fm.path+" cross-site", func(t *testing.T) {
-			w := f.do("POST", fm.path, ctForm, fm.body, adminCrossSite(f.admin))
+			w := f.do("POST", fm.path, "application/x-www-form-urlencoded", fm.body, adminCrossSite(f.admin))
 			if w.Code != 403 || !strings.Contains(w.Body.String(), "This admin form was sent from another site and was refused.") ||
 				!strings.HasPrefix(w.Header().Get("Content-Type"), "text/html") || strings.Contains(w.Body.String(), "/reset?token=") {
 				t.Fatalf("%d %s", w.Code, w.Body)
 			}
 		})
 		t.Run(fm.path+" non-admin", func(t *testing.T) {
-			w := f.do("POST", fm.path, ctForm, fm.body, adminCookie(f.alice))
+			w := f.do("POST", fm.path, "application/x-www-form-urlencoded", fm.body, adminCookie(f.alice))
 			if w.Code != 403 || !strings.Contains(w.Body.String(), "This page is for administrators.") {
 				t.Fatalf("%d %s", w.Code, w.Body)
 			}
 		})
 		t.Run(fm.path+" not signed in", func(t *testing.T) {
-			w := f.do("POST", fm.path, ctForm, fm.body, map[string]string{"Origin": adminOrigin})
+			w := f.do("POST", fm.path, "application/x-www-form-urlencoded", fm.body, map[string]string{"Origin": adminOrigin})
 			if w.Code != http.StatusSeeOther || w.Header().Get("Location") != "https://auth.example.com/login" {
 				t.Fatalf("%d %v", w.Code, w.Header())
 			}
 		})
 		t.Run(fm.path+" JSON", func(t *testing.T) {
-			w := f.do("POST", fm.path, ctJSON, `{}`, adminCookie(f.admin))
+			w := f.do("POST", fm.path, "application/json", `{}`, adminCookie(f.admin))
 			if w.Code != 415 || adminJSONError(t, w) != "send a form" {
 				t.Fatalf("%d %s", w.Code, w.Body)
 			}

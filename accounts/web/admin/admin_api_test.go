@@ -1,4 +1,4 @@
-package web
+package admin
 
 import (
 	"bytes"
@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/authgate/authgate/accounts"
+	"github.com/authgate/authgate/accounts/web"
 )
 
 const (
@@ -46,20 +47,20 @@ func (l *adminLog) String() string {
 // account "root", and three accounts: "boss" (an admin), "alice" and "bob".
 type adminFixture struct {
 	*fixture
-	h     *Handler
+	h     *web.Handler
 	log   *adminLog
 	admin string // boss's token
 	alice string // alice's token
 }
 
-func newAdminFixture(tb testing.TB, mod func(*accounts.Config, *Config)) *adminFixture {
+func newAdminFixture(tb testing.TB, mod func(*accounts.Config, *web.Config)) *adminFixture {
 	tb.Helper()
 	rootHash, err := testHasher(tb).Hash(context.Background(), adminTestPW)
 	if err != nil {
 		tb.Fatal(err)
 	}
 	log := &adminLog{}
-	base := newFixtureAt(tb, nil, func(a *accounts.Config, w *Config) {
+	base := newFixture(tb, func(a *accounts.Config, w *web.Config) {
 		a.Static = map[string]accounts.User{"root": {Name: "root", Hash: rootHash, Groups: []string{"ops"}}}
 		w.AdminGroup, w.Logger = adminTestGroup, slog.New(slog.NewTextHandler(log, nil))
 		if mod != nil {
@@ -108,7 +109,7 @@ func (f *adminFixture) userExists(name string) bool {
 // invite makes an invite through the API and returns its response.
 func (f *adminFixture) invite(tb testing.TB, body string) map[string]any {
 	tb.Helper()
-	w := f.do("POST", "/admin/api/invites", ctJSON, body, bearer(f.admin))
+	w := f.do("POST", "/admin/api/invites", "application/json", body, bearer(f.admin))
 	var resp map[string]any
 	if err := json.Unmarshal(w.Body.Bytes(), &resp); w.Code != http.StatusCreated || err != nil {
 		tb.Fatalf("create invite: %d %s", w.Code, w.Body)
@@ -132,10 +133,10 @@ func TestAdminAPIAccess(t *testing.T) {
 	}{
 		{"GET", "/admin/api/users", "", "", false},
 		{"GET", "/admin/api/invites", "", "", false},
-		{"POST", "/admin/api/invites", ctJSON, `{}`, true},
+		{"POST", "/admin/api/invites", "application/json", `{}`, true},
 		{"DELETE", "/admin/api/invites/0123456789abcdef", "", "", true},
-		{"POST", "/admin/api/users/bob/reset-link", ctJSON, `{}`, true},
-		{"PUT", "/admin/api/users/bob/groups", ctJSON, `{"groups":["x"]}`, true},
+		{"POST", "/admin/api/users/bob/reset-link", "application/json", `{}`, true},
+		{"PUT", "/admin/api/users/bob/groups", "application/json", `{"groups":["x"]}`, true},
 		{"DELETE", "/admin/api/users/bob/sessions", "", "", true},
 		{"DELETE", "/admin/api/users/bob", "", "", true},
 	}
@@ -180,7 +181,7 @@ func TestAdminAPIAccess(t *testing.T) {
 	}
 
 	t.Run("no admin group configured", func(t *testing.T) {
-		f := newAdminFixture(t, func(_ *accounts.Config, w *Config) { w.AdminGroup = "" })
+		f := newAdminFixture(t, func(_ *accounts.Config, w *web.Config) { w.AdminGroup = "" })
 		w := f.do("GET", "/admin/api/users", "", "", bearer(f.admin))
 		if w.Code != 403 || adminJSONError(t, w) != "forbidden" {
 			t.Fatalf("%d %s", w.Code, w.Body)
@@ -300,21 +301,21 @@ func TestAdminAPIInvites(t *testing.T) {
 		want              int
 		err               string
 	}{
-		{"bad ttl", ctJSON, `{"ttl":"soon"}`, 400, "ttl must be a duration"},
-		{"ttl too long", ctJSON, `{"ttl":"10000h"}`, 400, "ttl must be between"},
-		{"too many uses", ctJSON, `{"uses":100000}`, 400, "uses must be between"},
-		{"negative uses", ctJSON, `{"uses":-1}`, 400, "uses must be between"},
-		{"uses not a number", ctJSON, `{"uses":"3"}`, 400, "uses"},
-		{"groups not a list", ctJSON, `{"groups":"a,b"}`, 400, "groups"},
-		{"bad group", ctJSON, `{"groups":["no spaces"]}`, 400, "group names"},
-		{"group with a comma", ctJSON, `{"groups":["a,b"]}`, 400, "group names"},
-		{"an array", ctJSON, `[]`, 400, "single JSON object"},
-		{"null", ctJSON, `null`, 400, "single JSON object"},
-		{"trailing data", ctJSON, `{}{}`, 400, "single JSON object"},
-		{"not JSON", ctJSON, `{"ttl":`, 400, "single JSON object"},
-		{"empty body", ctJSON, ``, 400, "single JSON object"},
+		{"bad ttl", "application/json", `{"ttl":"soon"}`, 400, "ttl must be a duration"},
+		{"ttl too long", "application/json", `{"ttl":"10000h"}`, 400, "ttl must be between"},
+		{"too many uses", "application/json", `{"uses":100000}`, 400, "uses must be between"},
+		{"negative uses", "application/json", `{"uses":-1}`, 400, "uses must be between"},
+		{"uses not a number", "application/json", `{"uses":"3"}`, 400, "uses"},
+		{"groups not a list", "application/json", `{"groups":"a,b"}`, 400, "groups"},
+		{"bad group", "application/json", `{"groups":["no spaces"]}`, 400, "group names"},
+		{"group with a comma", "application/json", `{"groups":["a,b"]}`, 400, "group names"},
+		{"an array", "application/json", `[]`, 400, "single JSON object"},
+		{"null", "application/json", `null`, 400, "single JSON object"},
+		{"trailing data", "application/json", `{}{}`, 400, "single JSON object"},
+		{"not JSON", "application/json", `{"ttl":`, 400, "single JSON object"},
+		{"empty body", "application/json", ``, 400, "single JSON object"},
 		{"text/plain", "text/plain", `{}`, 415, "application/json"},
-		{"a form", ctForm, `ttl=1h`, 415, "application/json"},
+		{"a form", "application/x-www-form-urlencoded", `ttl=1h`, 415, "application/json"},
 		{"no content type", "", `{}`, 415, "application/json"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -341,7 +342,7 @@ func TestAdminAPIInvites(t *testing.T) {
 	}
 
 	t.Run("no login URL: no url", func(t *testing.T) {
-		f := newAdminFixture(t, func(_ *accounts.Config, w *Config) { w.LoginURL = "" })
+		f := newAdminFixture(t, func(_ *accounts.Config, w *web.Config) { w.LoginURL = "" })
 		resp := f.invite(t, `{"uses":2}`)
 		if _, ok := resp["url"]; ok || resp["code"] == "" {
 			t.Fatalf("%v", resp)
@@ -362,23 +363,23 @@ func TestAdminAPIUserActions(t *testing.T) {
 		err                             string
 	}{
 		{"reset link, no body", "POST", "/admin/api/users/bob/reset-link", "", "", 201, ""},
-		{"reset link, ttl", "POST", "/admin/api/users/Bob/reset-link", ctJSON, `{"ttl":"2h"}`, 201, ""},
-		{"reset link, empty object", "POST", "/admin/api/users/bob/reset-link", ctJSON, `{}`, 201, ""},
-		{"reset link, bad ttl", "POST", "/admin/api/users/bob/reset-link", ctJSON, `{"ttl":"2 days"}`, 400, "ttl must be a duration"},
-		{"reset link, ttl too long", "POST", "/admin/api/users/bob/reset-link", ctJSON, `{"ttl":"48h"}`, 400, "ttl must be between"},
-		{"reset link, not an object", "POST", "/admin/api/users/bob/reset-link", ctJSON, `"1h"`, 400, "single JSON object"},
+		{"reset link, ttl", "POST", "/admin/api/users/Bob/reset-link", "application/json", `{"ttl":"2h"}`, 201, ""},
+		{"reset link, empty object", "POST", "/admin/api/users/bob/reset-link", "application/json", `{}`, 201, ""},
+		{"reset link, bad ttl", "POST", "/admin/api/users/bob/reset-link", "application/json", `{"ttl":"2 days"}`, 400, "ttl must be a duration"},
+		{"reset link, ttl too long", "POST", "/admin/api/users/bob/reset-link", "application/json", `{"ttl":"48h"}`, 400, "ttl must be between"},
+		{"reset link, not an object", "POST", "/admin/api/users/bob/reset-link", "application/json", `"1h"`, 400, "single JSON object"},
 		{"reset link, text/plain", "POST", "/admin/api/users/bob/reset-link", "text/plain", `{"ttl":"1h"}`, 415, "application/json"},
 		{"reset link, unknown", "POST", "/admin/api/users/nobody/reset-link", "", "", 404, "user not found"},
 		{"reset link, impossible name", "POST", "/admin/api/users/%20x%20/reset-link", "", "", 404, "user not found"},
 		{"reset link, users file", "POST", "/admin/api/users/root/reset-link", "", "", 409, staticErr},
 
-		{"groups, bad name", "PUT", "/admin/api/users/bob/groups", ctJSON, `{"groups":["a b"]}`, 400, "group names"},
-		{"groups, missing", "PUT", "/admin/api/users/bob/groups", ctJSON, `{}`, 400, "groups is required"},
-		{"groups, not a list", "PUT", "/admin/api/users/bob/groups", ctJSON, `{"groups":"a"}`, 400, "groups"},
-		{"groups, no body", "PUT", "/admin/api/users/bob/groups", ctJSON, ``, 400, "single JSON object"},
+		{"groups, bad name", "PUT", "/admin/api/users/bob/groups", "application/json", `{"groups":["a b"]}`, 400, "group names"},
+		{"groups, missing", "PUT", "/admin/api/users/bob/groups", "application/json", `{}`, 400, "groups is required"},
+		{"groups, not a list", "PUT", "/admin/api/users/bob/groups", "application/json", `{"groups":"a"}`, 400, "groups"},
+		{"groups, no body", "PUT", "/admin/api/users/bob/groups", "application/json", ``, 400, "single JSON object"},
 		{"groups, text/plain", "PUT", "/admin/api/users/bob/groups", "text/plain", `{"groups":[]}`, 415, "application/json"},
-		{"groups, unknown", "PUT", "/admin/api/users/nobody/groups", ctJSON, `{"groups":[]}`, 404, "user not found"},
-		{"groups, users file", "PUT", "/admin/api/users/root/groups", ctJSON, `{"groups":[]}`, 409, staticErr},
+		{"groups, unknown", "PUT", "/admin/api/users/nobody/groups", "application/json", `{"groups":[]}`, 404, "user not found"},
+		{"groups, users file", "PUT", "/admin/api/users/root/groups", "application/json", `{"groups":[]}`, 409, staticErr},
 
 		{"sessions, unknown", "DELETE", "/admin/api/users/nobody/sessions", "", "", 404, "user not found"},
 		{"sessions, users file", "DELETE", "/admin/api/users/root/sessions", "", "", 204, ""},
@@ -408,7 +409,7 @@ func TestAdminAPIUserActions(t *testing.T) {
 	}
 
 	// A reset link the API made works once.
-	w := f.do("POST", "/admin/api/users/bob/reset-link", ctJSON, `{"ttl":"10m"}`, admin)
+	w := f.do("POST", "/admin/api/users/bob/reset-link", "application/json", `{"ttl":"10m"}`, admin)
 	var link map[string]string
 	_ = json.Unmarshal(w.Body.Bytes(), &link)
 	u, _ := url.Parse(link["url"])
@@ -418,7 +419,7 @@ func TestAdminAPIUserActions(t *testing.T) {
 
 	// Groups: stored normalised, and bob's sessions end.
 	bobTok = f.login(t, "bob", "a new battery staple")
-	if w := f.do("PUT", "/admin/api/users/bob/groups", ctJSON, `{"groups":["Family"," friends ","family"]}`, admin); w.Code != 204 {
+	if w := f.do("PUT", "/admin/api/users/bob/groups", "application/json", `{"groups":["Family"," friends ","family"]}`, admin); w.Code != 204 {
 		t.Fatalf("groups: %d %s", w.Code, w.Body)
 	}
 	if got, _ := f.store.User(context.Background(), "bob"); !slices.Equal(got.Groups, []string{"family", "friends"}) {
@@ -427,7 +428,7 @@ func TestAdminAPIUserActions(t *testing.T) {
 	if f.tokenLive(t, bobTok, "bob") {
 		t.Fatal("bob's session outlived the change of groups")
 	}
-	if w := f.do("PUT", "/admin/api/users/bob/groups", ctJSON, `{"groups":[]}`, admin); w.Code != 204 {
+	if w := f.do("PUT", "/admin/api/users/bob/groups", "application/json", `{"groups":[]}`, admin); w.Code != 204 {
 		t.Fatalf("groups: %d %s", w.Code, w.Body)
 	}
 	if got, _ := f.store.User(context.Background(), "bob"); len(got.Groups) != 0 {
@@ -466,12 +467,12 @@ func TestAdminActionsLogged(t *testing.T) {
 	w := f.do("POST", "/admin/api/users/bob/reset-link", "", "", admin)
 	var link map[string]string
 	_ = json.Unmarshal(w.Body.Bytes(), &link)
-	f.do("PUT", "/admin/api/users/bob/groups", ctJSON, `{"groups":["x"]}`, admin)
+	f.do("PUT", "/admin/api/users/bob/groups", "application/json", `{"groups":["x"]}`, admin)
 	f.do("DELETE", "/admin/api/users/bob/sessions", "", "", admin)
 	f.do("DELETE", "/admin/api/invites/"+resp["id"].(string), "", "", admin)
 	f.do("DELETE", "/admin/api/users/bob", "", "", admin)
 	// From the page too.
-	pw := f.do("POST", "/admin/invites", ctForm, "uses=1&ttl=1h", adminCookie(f.admin))
+	pw := f.do("POST", "/admin/invites", "application/x-www-form-urlencoded", "uses=1&ttl=1h", adminCookie(f.admin))
 	pageCode := oneTimeCode(t, pw.Body.String())
 
 	log := f.log.String()

@@ -1,10 +1,15 @@
-package web
+// Package admin is the gate's administration: the JSON API under
+// /admin/api and the page at /admin, for members of the admin group. It
+// acts through the account service and renders with the pages of package
+// web, whose same-origin rule and body readers it uses.
+package admin
 
 import (
 	"bytes"
 	"cmp"
 	"encoding/json"
 	"errors"
+	"github.com/authgate/authgate/accounts/web"
 	"io"
 	"net/http"
 	"net/url"
@@ -29,9 +34,13 @@ import (
 
 var errNotAdmin = accounts.Errorf(accounts.Forbidden, "forbidden")
 
-// AdminRoutes registers the admin API and page on g, a group mounted at
+// Admin serves the administration through the account handlers' kit.
+type Admin struct{ web *web.Handler }
+
+// Routes registers the admin API and page on g, a group mounted at
 // "/admin".
-func (h *Handler) AdminRoutes(g *echo.Group) {
+func Routes(w *web.Handler, g *echo.Group) {
+	h := &Admin{web: w}
 	// The JSON API.
 	g.GET("/api/users", h.AdminUsers)
 	g.POST("/api/invites", h.AdminCreateInvite)
@@ -55,32 +64,32 @@ func (h *Handler) AdminRoutes(g *echo.Group) {
 // group: its groups as the store (or the users file) has them, not as its
 // token carried them at sign-in, so an admin taken out of the group by an
 // edit of the users file loses the rights with the next request.
-func (h *Handler) isAdmin(r *http.Request, si verify.SignedIn) bool {
-	if h.cfg.AdminGroup == "" {
+func (h *Admin) isAdmin(r *http.Request, si verify.SignedIn) bool {
+	if h.web.AdminGroup() == "" {
 		return false
 	}
-	u, err := h.svc.Account(r.Context(), si.User)
+	u, err := h.web.Service().Account(r.Context(), si.User)
 	if err != nil {
 		return false
 	}
-	return slices.ContainsFunc(u.Groups, func(g string) bool { return strings.EqualFold(g, h.cfg.AdminGroup) })
+	return slices.ContainsFunc(u.Groups, func(g string) bool { return strings.EqualFold(g, h.web.AdminGroup()) })
 }
 
 // adminCaller is the admin behind an API request: 401 without a live
 // session, 403 for anyone not in the admin group, and 403 for a write the
 // cookie authenticates that comes from another site.
-func (h *Handler) adminCaller(c echo.Context, write bool) (verify.SignedIn, error) {
+func (h *Admin) adminCaller(c echo.Context, write bool) (verify.SignedIn, error) {
 	r := c.Request()
-	si, ok := h.cfg.Sessions.SignedIn(r)
+	si, ok := h.web.SignedIn(r)
 	if !ok {
-		return verify.SignedIn{}, errSignInFirst
+		return verify.SignedIn{}, web.ErrSignInFirst
 	}
 	if !h.isAdmin(c.Request(), si) {
 		return verify.SignedIn{}, errNotAdmin
 	}
 	if write {
 		if _, bearer := verify.BearerToken(r.Header); !bearer {
-			if err := h.requireSameOrigin(r, "admin request"); err != nil {
+			if err := h.web.RequireSameOrigin(r, "admin request"); err != nil {
 				return verify.SignedIn{}, err
 			}
 		}
@@ -89,8 +98,8 @@ func (h *Handler) adminCaller(c echo.Context, write bool) (verify.SignedIn, erro
 }
 
 // logAdmin records an admin action. Never pass a code or a link.
-func (h *Handler) logAdmin(si verify.SignedIn, action, target string, attrs ...any) {
-	h.log.Info("admin action", append([]any{"admin", si.User, "action", action, "target", target}, attrs...)...)
+func (h *Admin) logAdmin(si verify.SignedIn, action, target string, attrs ...any) {
+	h.web.Logger().Info("admin action", append([]any{"admin", si.User, "action", action, "target", target}, attrs...)...)
 }
 
 // userParam is the account the path names, canonical. A name that cannot
@@ -127,16 +136,16 @@ func decodeJSON(r *http.Request, dst any, optional bool) error {
 		if errors.As(err, &he) {
 			return err // the body limit: 413
 		}
-		return bodyError(err)
+		return web.BodyError(err)
 	}
 	if optional && len(bytes.TrimSpace(data)) == 0 {
 		return nil
 	}
-	if mediaType(r) != ctJSON {
+	if !web.IsJSON(r) {
 		return accounts.Errorf(accounts.Unsupported, "send application/json")
 	}
 	if t := bytes.TrimSpace(data); len(t) == 0 || t[0] != '{' {
-		return errNotObject
+		return web.ErrNotObject
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(dst); err != nil {
@@ -144,10 +153,10 @@ func decodeJSON(r *http.Request, dst any, optional bool) error {
 		if errors.As(err, &te) && te.Field != "" {
 			return accounts.Errorf(accounts.Invalid, "%s has the wrong type", te.Field)
 		}
-		return errNotObject
+		return web.ErrNotObject
 	}
 	if _, err := dec.Token(); err != io.EOF {
-		return errNotObject
+		return web.ErrNotObject
 	}
 	return nil
 }
@@ -188,7 +197,7 @@ func rfc3339(t time.Time) string { return t.UTC().Format(time.RFC3339) }
 
 // The actions, shared by the API and the forms. Each logs on success.
 
-func (h *Handler) createInvite(c echo.Context, si verify.SignedIn, groups []string, uses int, ttl, note string) (string, accounts.Grant, error) {
+func (h *Admin) createInvite(c echo.Context, si verify.SignedIn, groups []string, uses int, ttl, note string) (string, accounts.Grant, error) {
 	groups, err := checkGroups(groups)
 	if err != nil {
 		return "", accounts.Grant{}, err
@@ -197,7 +206,7 @@ func (h *Handler) createInvite(c echo.Context, si verify.SignedIn, groups []stri
 	if err != nil {
 		return "", accounts.Grant{}, err
 	}
-	code, g, err := h.svc.CreateInvite(c.Request().Context(), accounts.InviteRequest{
+	code, g, err := h.web.Service().CreateInvite(c.Request().Context(), accounts.InviteRequest{
 		Groups: groups, Uses: uses, TTL: d, Note: note, By: si.User,
 	})
 	if err != nil {
@@ -207,20 +216,20 @@ func (h *Handler) createInvite(c echo.Context, si verify.SignedIn, groups []stri
 	return code, g, nil
 }
 
-func (h *Handler) revokeInvite(c echo.Context, si verify.SignedIn, id string) error {
-	if err := h.svc.RevokeInvite(c.Request().Context(), id, si.User); err != nil {
+func (h *Admin) revokeInvite(c echo.Context, si verify.SignedIn, id string) error {
+	if err := h.web.Service().RevokeInvite(c.Request().Context(), id, si.User); err != nil {
 		return err
 	}
 	h.logAdmin(si, "revoke invite", id)
 	return nil
 }
 
-func (h *Handler) resetLink(c echo.Context, si verify.SignedIn, name, ttl string) (string, time.Time, error) {
+func (h *Admin) resetLink(c echo.Context, si verify.SignedIn, name, ttl string) (string, time.Time, error) {
 	d, err := parseTTL(ttl)
 	if err != nil {
 		return "", time.Time{}, err
 	}
-	link, expires, err := h.svc.ResetLink(c.Request().Context(), name, d, si.User)
+	link, expires, err := h.web.Service().ResetLink(c.Request().Context(), name, d, si.User)
 	if err != nil {
 		return "", time.Time{}, err
 	}
@@ -228,28 +237,28 @@ func (h *Handler) resetLink(c echo.Context, si verify.SignedIn, name, ttl string
 	return link, expires, nil
 }
 
-func (h *Handler) setGroups(c echo.Context, si verify.SignedIn, name string, groups []string) error {
+func (h *Admin) setGroups(c echo.Context, si verify.SignedIn, name string, groups []string) error {
 	groups, err := checkGroups(groups)
 	if err != nil {
 		return err
 	}
-	if err := h.svc.SetGroups(c.Request().Context(), name, groups); err != nil {
+	if err := h.web.Service().SetGroups(c.Request().Context(), name, groups); err != nil {
 		return err
 	}
 	h.logAdmin(si, "set groups", name, "groups", groups)
 	return nil
 }
 
-func (h *Handler) endSessions(c echo.Context, si verify.SignedIn, name string) error {
-	if err := h.svc.EndSessions(c.Request().Context(), name, si.User); err != nil {
+func (h *Admin) endSessions(c echo.Context, si verify.SignedIn, name string) error {
+	if err := h.web.Service().EndSessions(c.Request().Context(), name, si.User); err != nil {
 		return err
 	}
 	h.logAdmin(si, "end sessions", name)
 	return nil
 }
 
-func (h *Handler) deleteUser(c echo.Context, si verify.SignedIn, name string) error {
-	if err := h.svc.DeleteUser(c.Request().Context(), name); err != nil {
+func (h *Admin) deleteUser(c echo.Context, si verify.SignedIn, name string) error {
+	if err := h.web.Service().DeleteUser(c.Request().Context(), name); err != nil {
 		return err
 	}
 	h.logAdmin(si, "delete user", name)
@@ -269,11 +278,11 @@ type inviteJSON struct {
 }
 
 // AdminUsers handles GET /admin/api/users: {"users": [...]}.
-func (h *Handler) AdminUsers(c echo.Context) error {
+func (h *Admin) AdminUsers(c echo.Context) error {
 	if _, err := h.adminCaller(c, false); err != nil {
 		return err
 	}
-	users, err := h.svc.Accounts(c.Request().Context())
+	users, err := h.web.Service().Accounts(c.Request().Context())
 	if err != nil {
 		return err
 	}
@@ -284,7 +293,7 @@ func (h *Handler) AdminUsers(c echo.Context) error {
 // AdminCreateInvite handles POST /admin/api/invites: {"groups", "uses",
 // "ttl", "note"} → 201 {"id", "code", "url", "expires", "uses"}. The code
 // is shown this once.
-func (h *Handler) AdminCreateInvite(c echo.Context) error {
+func (h *Admin) AdminCreateInvite(c echo.Context) error {
 	si, err := h.adminCaller(c, true)
 	if err != nil {
 		return err
@@ -309,12 +318,12 @@ func (h *Handler) AdminCreateInvite(c echo.Context) error {
 		URL     string `json:"url,omitempty"`
 		Expires string `json:"expires"`
 		Uses    int    `json:"uses"`
-	}{g.ID, code, accounts.InviteURL(h.cfg.LoginURL, code), rfc3339(g.Expires), g.Uses})
+	}{g.ID, code, accounts.InviteURL(h.web.LoginURL(), code), rfc3339(g.Expires), g.Uses})
 }
 
 // invites lists the live invites, oldest first.
-func (h *Handler) invites(c echo.Context) ([]accounts.Grant, error) {
-	all, err := h.svc.Invites(c.Request().Context())
+func (h *Admin) invites(c echo.Context) ([]accounts.Grant, error) {
+	all, err := h.web.Service().Invites(c.Request().Context())
 	if err != nil {
 		return nil, err
 	}
@@ -325,7 +334,7 @@ func (h *Handler) invites(c echo.Context) ([]accounts.Grant, error) {
 }
 
 // AdminInvites handles GET /admin/api/invites: {"invites": [...]}.
-func (h *Handler) AdminInvites(c echo.Context) error {
+func (h *Admin) AdminInvites(c echo.Context) error {
 	if _, err := h.adminCaller(c, false); err != nil {
 		return err
 	}
@@ -346,7 +355,7 @@ func (h *Handler) AdminInvites(c echo.Context) error {
 }
 
 // AdminRevokeInvite handles DELETE /admin/api/invites/:id → 204.
-func (h *Handler) AdminRevokeInvite(c echo.Context) error {
+func (h *Admin) AdminRevokeInvite(c echo.Context) error {
 	si, err := h.adminCaller(c, true)
 	if err != nil {
 		return err
@@ -359,7 +368,7 @@ func (h *Handler) AdminRevokeInvite(c echo.Context) error {
 
 // AdminResetLink handles POST /admin/api/users/:name/reset-link: an
 // optional {"ttl"} → 201 {"url", "expires"}. The link is shown this once.
-func (h *Handler) AdminResetLink(c echo.Context) error {
+func (h *Admin) AdminResetLink(c echo.Context) error {
 	si, err := h.adminCaller(c, true)
 	if err != nil {
 		return err
@@ -384,7 +393,7 @@ func (h *Handler) AdminResetLink(c echo.Context) error {
 
 // AdminSetGroups handles PUT /admin/api/users/:name/groups: {"groups"} →
 // 204. The user's sessions end: their tokens carry the old groups.
-func (h *Handler) AdminSetGroups(c echo.Context) error {
+func (h *Admin) AdminSetGroups(c echo.Context) error {
 	return h.userAPI(c, func(si verify.SignedIn, name string) error {
 		var in struct {
 			Groups *[]string `json:"groups"`
@@ -400,18 +409,18 @@ func (h *Handler) AdminSetGroups(c echo.Context) error {
 }
 
 // AdminEndSessions handles DELETE /admin/api/users/:name/sessions → 204.
-func (h *Handler) AdminEndSessions(c echo.Context) error {
+func (h *Admin) AdminEndSessions(c echo.Context) error {
 	return h.userAPI(c, func(si verify.SignedIn, name string) error { return h.endSessions(c, si, name) })
 }
 
 // AdminDeleteUser handles DELETE /admin/api/users/:name → 204.
-func (h *Handler) AdminDeleteUser(c echo.Context) error {
+func (h *Admin) AdminDeleteUser(c echo.Context) error {
 	return h.userAPI(c, func(si verify.SignedIn, name string) error { return h.deleteUser(c, si, name) })
 }
 
 // userAPI runs an admin's write on the account the path names, answering
 // 204 when it succeeds.
-func (h *Handler) userAPI(c echo.Context, act func(si verify.SignedIn, name string) error) error {
+func (h *Admin) userAPI(c echo.Context, act func(si verify.SignedIn, name string) error) error {
 	si, err := h.adminCaller(c, true)
 	if err != nil {
 		return err
@@ -494,22 +503,15 @@ var adminNotices = map[string]string{
 	"revoked":  "Invite revoked.",
 }
 
-func (h *Handler) renderAdmin(c echo.Context, status int, d adminData) error {
-	d.Title, d.Logo = h.pages.title, h.pages.logo
-	var buf bytes.Buffer
-	if err := h.pages.tmpl.ExecuteTemplate(&buf, "admin.html", d); err != nil {
-		return err
-	}
-	hdr := c.Response().Header()
-	h.pages.securityHeaders(hdr)
-	hdr.Set("Cache-Control", "no-store")
-	return c.HTMLBlob(status, buf.Bytes())
+func (h *Admin) renderAdmin(c echo.Context, status int, d adminData) error {
+	d.Title, d.Logo = h.web.Brand()
+	return h.web.RenderTemplate(c, status, "admin.html", d)
 }
 
 // adminPageData loads the lists the page shows.
-func (h *Handler) adminPageData(c echo.Context, si verify.SignedIn) (adminData, error) {
+func (h *Admin) adminPageData(c echo.Context, si verify.SignedIn) (adminData, error) {
 	d := adminData{Admin: si.User, InviteForm: inviteForm{Uses: "1", TTL: "72h"}}
-	users, err := h.svc.Accounts(c.Request().Context())
+	users, err := h.web.Service().Accounts(c.Request().Context())
 	if err != nil {
 		return d, err
 	}
@@ -528,7 +530,7 @@ func (h *Handler) adminPageData(c echo.Context, si verify.SignedIn) (adminData, 
 
 // adminPage renders the page with its lists, after change makes its
 // additions (a one-time link, a confirmation, an error).
-func (h *Handler) adminPage(c echo.Context, status int, si verify.SignedIn, change func(*adminData)) error {
+func (h *Admin) adminPage(c echo.Context, status int, si verify.SignedIn, change func(*adminData)) error {
 	d, err := h.adminPageData(c, si)
 	if err != nil {
 		return err
@@ -541,13 +543,13 @@ func (h *Handler) adminPage(c echo.Context, status int, si verify.SignedIn, chan
 
 // adminFormError shows err on the page with the status the table gives
 // it; a server fault is answered like any other.
-func (h *Handler) adminFormError(c echo.Context, si verify.SignedIn, err error, change func(*adminData)) error {
-	status, msg := Status(err)
+func (h *Admin) adminFormError(c echo.Context, si verify.SignedIn, err error, change func(*adminData)) error {
+	status, msg := web.Status(err)
 	if status >= 500 {
 		return err
 	}
 	return h.adminPage(c, status, si, func(d *adminData) {
-		d.Error = sentence(msg)
+		d.Error = web.Sentence(msg)
 		if change != nil {
 			change(d)
 		}
@@ -558,12 +560,12 @@ func (h *Handler) adminFormError(c echo.Context, si verify.SignedIn, err error, 
 // given: a visitor not signed in goes to the login page, anyone else who
 // is not an admin gets the 403 page, a form post from another site is
 // refused, and a form post must be a form.
-func (h *Handler) pageCaller(c echo.Context, form bool) (verify.SignedIn, bool, error) {
+func (h *Admin) pageCaller(c echo.Context, form bool) (verify.SignedIn, bool, error) {
 	r := c.Request()
-	si, ok := h.cfg.Sessions.SignedIn(r)
+	si, ok := h.web.SignedIn(r)
 	if !ok {
 		c.Response().Header().Set("Cache-Control", "no-store")
-		return si, false, c.Redirect(http.StatusSeeOther, h.loginPath())
+		return si, false, c.Redirect(http.StatusSeeOther, h.web.LoginPath())
 	}
 	if !h.isAdmin(c.Request(), si) {
 		return si, false, h.renderAdmin(c, http.StatusForbidden, adminData{
@@ -575,12 +577,12 @@ func (h *Handler) pageCaller(c echo.Context, form bool) (verify.SignedIn, bool, 
 		return si, true, nil
 	}
 	if _, bearer := verify.BearerToken(r.Header); !bearer {
-		if err := h.requireSameOrigin(r, "admin form"); err != nil {
-			status, msg := Status(err)
+		if err := h.web.RequireSameOrigin(r, "admin form"); err != nil {
+			status, msg := web.Status(err)
 			return si, false, h.renderAdmin(c, status, adminData{Admin: si.User, Denied: msg})
 		}
 	}
-	if mediaType(r) != ctForm {
+	if !web.IsForm(r) {
 		return si, false, accounts.Errorf(accounts.Unsupported, "send a form")
 	}
 	return si, true, nil
@@ -588,7 +590,7 @@ func (h *Handler) pageCaller(c echo.Context, form bool) (verify.SignedIn, bool, 
 
 // AdminPage handles GET /admin: the user list with a form per user, the
 // invite form and the invite list.
-func (h *Handler) AdminPage(c echo.Context) error {
+func (h *Admin) AdminPage(c echo.Context) error {
 	si, ok, err := h.pageCaller(c, false)
 	if !ok {
 		return err
@@ -607,12 +609,12 @@ func backToAdmin(c echo.Context, done string) error {
 
 // AdminInviteForm handles POST /admin/invites (groups, uses, ttl, note):
 // the page, with the new invite's link and code shown this once.
-func (h *Handler) AdminInviteForm(c echo.Context) error {
+func (h *Admin) AdminInviteForm(c echo.Context) error {
 	si, ok, err := h.pageCaller(c, true)
 	if !ok {
 		return err
 	}
-	get, err := readForm(c.Request())
+	get, err := web.ReadForm(c.Request())
 	if err != nil {
 		return err
 	}
@@ -629,12 +631,12 @@ func (h *Handler) AdminInviteForm(c echo.Context) error {
 		return h.adminFormError(c, si, err, refill)
 	}
 	return h.adminPage(c, http.StatusOK, si, func(d *adminData) {
-		d.NewInvite = &newInvite{ID: g.ID, Code: code, URL: accounts.InviteURL(h.cfg.LoginURL, code), Uses: g.Uses, Expires: g.Expires}
+		d.NewInvite = &newInvite{ID: g.ID, Code: code, URL: accounts.InviteURL(h.web.LoginURL(), code), Uses: g.Uses, Expires: g.Expires}
 	})
 }
 
 // AdminRevokeForm handles POST /admin/invites/:id/revoke.
-func (h *Handler) AdminRevokeForm(c echo.Context) error {
+func (h *Admin) AdminRevokeForm(c echo.Context) error {
 	si, ok, err := h.pageCaller(c, true)
 	if !ok {
 		return err
@@ -647,12 +649,12 @@ func (h *Handler) AdminRevokeForm(c echo.Context) error {
 
 // AdminGroupsForm handles POST /admin/users/:name/groups (groups: a comma
 // list).
-func (h *Handler) AdminGroupsForm(c echo.Context) error {
+func (h *Admin) AdminGroupsForm(c echo.Context) error {
 	si, ok, err := h.pageCaller(c, true)
 	if !ok {
 		return err
 	}
-	get, err := readForm(c.Request())
+	get, err := web.ReadForm(c.Request())
 	if err != nil {
 		return err
 	}
@@ -668,12 +670,12 @@ func (h *Handler) AdminGroupsForm(c echo.Context) error {
 
 // AdminResetForm handles POST /admin/users/:name/reset-link (ttl,
 // optional): the page, with the link shown this once.
-func (h *Handler) AdminResetForm(c echo.Context) error {
+func (h *Admin) AdminResetForm(c echo.Context) error {
 	si, ok, err := h.pageCaller(c, true)
 	if !ok {
 		return err
 	}
-	get, err := readForm(c.Request())
+	get, err := web.ReadForm(c.Request())
 	if err != nil {
 		return err
 	}
@@ -694,7 +696,7 @@ func (h *Handler) AdminResetForm(c echo.Context) error {
 }
 
 // AdminSessionsForm handles POST /admin/users/:name/sessions.
-func (h *Handler) AdminSessionsForm(c echo.Context) error {
+func (h *Admin) AdminSessionsForm(c echo.Context) error {
 	si, ok, err := h.pageCaller(c, true)
 	if !ok {
 		return err
@@ -711,12 +713,12 @@ func (h *Handler) AdminSessionsForm(c echo.Context) error {
 
 // AdminDeleteForm handles POST /admin/users/:name/delete: without
 // confirm=yes, the page asks first; with it, the account goes.
-func (h *Handler) AdminDeleteForm(c echo.Context) error {
+func (h *Admin) AdminDeleteForm(c echo.Context) error {
 	si, ok, err := h.pageCaller(c, true)
 	if !ok {
 		return err
 	}
-	get, err := readForm(c.Request())
+	get, err := web.ReadForm(c.Request())
 	if err != nil {
 		return err
 	}
@@ -725,10 +727,10 @@ func (h *Handler) AdminDeleteForm(c echo.Context) error {
 		return h.adminFormError(c, si, err, nil)
 	}
 	if get("confirm") != "yes" {
-		if h.svc.IsStatic(name) {
+		if h.web.Service().IsStatic(name) {
 			return h.adminFormError(c, si, accounts.ErrStaticUser, nil)
 		}
-		if _, err := h.svc.Account(c.Request().Context(), name); err != nil {
+		if _, err := h.web.Service().Account(c.Request().Context(), name); err != nil {
 			return h.adminFormError(c, si, err, nil)
 		}
 		return h.adminPage(c, http.StatusOK, si, func(d *adminData) {
