@@ -1,9 +1,11 @@
 // Package web is the HTTP face of the account domain: the handlers of
-// /register, /login, /logout, the login and signed-in pages with their
-// templates and assets, the same-origin check of every state-changing
-// request a cookie authenticates, and the one table that turns an
-// accounts error code into a status (ErrorHandler). Whether a request is
-// signed in is asked of verify, which owns the token.
+// /register, /login (with its second-factor step), /logout, /totp/*,
+// /account/password and /reset, the pages with their templates and
+// assets, the same-origin checks of every state-changing request a cookie
+// authenticates, and the one table that turns an accounts error code into
+// a status (ErrorHandler). Whether a request is signed in is asked of
+// verify, which owns the token. kit.go is what the admin package
+// (accounts/web/admin) builds on.
 package web
 
 import (
