@@ -286,3 +286,18 @@ func must(b []byte, err error) []byte {
 	}
 	return b
 }
+
+// BenchmarkAssertSign is a cache miss: one signature per call.
+func BenchmarkAssertSign(b *testing.B) {
+	for _, kind := range []string{"ec", "ed25519"} {
+		b.Run(kind, func(b *testing.B) {
+			k, _ := ParsePEM(must(Generate(kind)))
+			iss, _ := New(Config{Key: k, Issuer: "authgate"})
+			s := Subject{User: "alice", Session: "sess-1", Groups: []string{"a"}}
+			b.ReportAllocs()
+			for b.Loop() {
+				_, _ = iss.sign(s, "https://app.example.com", time.Now())
+			}
+		})
+	}
+}
