@@ -6,7 +6,6 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
-	"fmt"
 	"net/url"
 	"slices"
 	"strings"
@@ -343,6 +342,3 @@ func (s *Service) EndSessions(ctx context.Context, name, by string) error {
 	s.log.Info("sessions ended by an admin", "by", by, "user", canon)
 	return s.cfg.Store.DeleteUserSessions(ctx, canon, "")
 }
-
-// String names a grant in logs without its hash.
-func (g Grant) String() string { return fmt.Sprintf("%s %s", g.Kind, g.ID) }

@@ -95,9 +95,6 @@ func New(cfg Config) (*Issuer, error) {
 // JWKS is the keys document, built once.
 func (i *Issuer) JWKS() []byte { return i.jwks }
 
-// TTL is an assertion's lifetime.
-func (i *Issuer) TTL() time.Duration { return i.cfg.TTL }
-
 // Subject is who an assertion names.
 type Subject struct {
 	User, Name, Email string
