@@ -14,6 +14,7 @@ import (
 
 	"github.com/authgate/authgate/accounts/password"
 	"github.com/authgate/authgate/accounts/regulation"
+	"github.com/authgate/authgate/verify/redirect"
 )
 
 // Accounts without email: invites that let a person register (with
@@ -143,11 +144,7 @@ func InviteURL(loginURL, code string) string {
 	if loginURL == "" {
 		return ""
 	}
-	sep := "?"
-	if strings.Contains(loginURL, "?") {
-		sep = "&"
-	}
-	return loginURL + sep + "invite=" + url.QueryEscape(code)
+	return redirect.WithParam(loginURL, "invite", code)
 }
 
 // ResetURL is where a reset link points: the login URL with its path

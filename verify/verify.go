@@ -586,7 +586,7 @@ func (v *Verifier) unauthorized(c echo.Context, r *http.Request) error {
 		return v.refuse(c, http.StatusUnauthorized, bodyUnauthorized)
 	}
 	o := forwarded.OriginalRequest(r, v.cfg.Trusted.Peer(r))
-	h["Location"] = []string{v.loginLocation(o, "")}
+	h["Location"] = []string{v.loginLocation(o)}
 	// IsNavigation reads Accept: asked only where a 302 could follow.
 	if v.redirects(r, o, o.Caller == forwarded.CallerForwarded && forwarded.IsNavigation(r, o)) {
 		return v.refuse(c, http.StatusFound, nil)
@@ -606,25 +606,18 @@ func (v *Verifier) needSecondFactor(c echo.Context, r *http.Request) error {
 	}
 	h := c.Response().Header()
 	h["Www-Authenticate"] = v.wwwAuth
-	h["Location"] = []string{v.loginLocation(o, "mfa=1")}
+	h["Location"] = []string{redirect.WithParam(v.loginLocation(o), "mfa", "1")}
 	if v.redirects(r, o, true) {
 		return v.refuse(c, http.StatusFound, nil)
 	}
 	return v.refuse(c, http.StatusUnauthorized, bodyNeedMFA)
 }
 
-// loginLocation is the login URL with the original URL as rd (when it may
-// be followed), and extra parameters.
-func (v *Verifier) loginLocation(o forwarded.Original, extra string) string {
+// loginLocation is the login URL with the original URL as rd, when it
+// may be followed.
+func (v *Verifier) loginLocation(o forwarded.Original) string {
 	rd, _ := redirect.Safe(o.URL(), v.cfg.Domains)
-	loc := redirect.Login(v.cfg.LoginURL, rd)
-	if extra == "" {
-		return loc
-	}
-	if strings.Contains(loc, "?") {
-		return loc + "&" + extra
-	}
-	return loc + "?" + extra
+	return redirect.Login(v.cfg.LoginURL, rd)
 }
 
 // redirects says whether a refusal that sends a browser to the login page

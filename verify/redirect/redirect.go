@@ -231,9 +231,15 @@ func Login(loginURL, target string) string {
 	if target == "" {
 		return loginURL
 	}
+	return WithParam(loginURL, "rd", target)
+}
+
+// WithParam appends key=value (value escaped) to u's query: the one way
+// the gate adds a parameter to its login URL (rd, mfa, invite).
+func WithParam(u, key, value string) string {
 	sep := "?"
-	if strings.Contains(loginURL, "?") {
+	if strings.Contains(u, "?") {
 		sep = "&"
 	}
-	return loginURL + sep + "rd=" + url.QueryEscape(target)
+	return u + sep + key + "=" + url.QueryEscape(value)
 }
