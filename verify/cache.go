@@ -74,17 +74,23 @@ func newVerifiedToken(c *Claims) *verifiedToken {
 }
 
 type peerTrust struct {
-	remote  string
+	host    string // RemoteAddr without its port
 	trusted bool
 }
 
-// trustedPeer is Trusted.Peer(r), remembered for r's connection address.
+// trustedPeer is Trusted.Peer(r), remembered for r's peer address. The
+// address without the port: a proxy opens many connections from one
+// address, and trust depends on the address alone.
 func (t *verifiedToken) trustedPeer(r *http.Request, trusted *forwarded.TrustedProxies) bool {
-	if p := t.peer.Load(); p != nil && p.remote == r.RemoteAddr {
+	host := r.RemoteAddr
+	if i := strings.LastIndexByte(host, ':'); i >= 0 {
+		host = host[:i]
+	}
+	if p := t.peer.Load(); p != nil && p.host == host {
 		return p.trusted
 	}
 	ok := trusted.Peer(r)
-	t.peer.Store(&peerTrust{remote: strings.Clone(r.RemoteAddr), trusted: ok})
+	t.peer.Store(&peerTrust{host: strings.Clone(host), trusted: ok})
 	return ok
 }
 

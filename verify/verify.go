@@ -276,6 +276,9 @@ func (v *Verifier) signedIn(c echo.Context, r *http.Request, rule *rules.Rule, n
 // described it) there is no audience, and no assertion; a failure to sign
 // leaves it out too: the application then refuses, the gate does not.
 func (v *Verifier) assert(c echo.Context, r *http.Request, tok *verifiedToken, id Identity, now time.Time) {
+	if !forwarded.Describes(r.Header) {
+		return // no original request, no audience: nothing to look up
+	}
 	var trusted bool
 	if tok != nil {
 		trusted = tok.trustedPeer(r, v.cfg.Trusted)

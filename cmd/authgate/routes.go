@@ -25,32 +25,53 @@ func (s *server) routes() http.Handler {
 	// against.
 	e.IPExtractor = s.cfg.TrustedProxies.ClientIP
 
-	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{DisableStackAll: true, LogErrorFunc: s.logPanic}))
-	e.Use(middleware.BodyLimit(strconv.FormatInt(s.cfg.BodyLimit, 10) + "B"))
-
 	// /verify is matched for every method: proxies send GET, but some
-	// setups pass the original method through.
+	// setups pass the original method through. It is registered outside
+	// the group below, without middleware: Echo builds the chain of its
+	// global middleware anew on every request, /verify recovers its own
+	// panics (as a refusal, which a generic recover could not give) and
+	// never reads a body, and it runs on every request a proxy passes on.
 	e.Any("/verify", s.verifier.Handle)
 
-	e.POST("/register", s.web.Register)
-	e.POST("/login", s.web.Login)
-	e.GET("/login", s.web.LoginPage)
-	e.POST("/logout", s.web.Logout)
-	e.POST("/totp/setup", s.web.TOTPSetup)
-	e.POST("/totp/confirm", s.web.TOTPConfirm)
-	e.POST("/totp/disable", s.web.TOTPDisable)
-	e.POST("/account/password", s.web.ChangePassword)
-	e.GET("/reset", s.web.ResetPage)
-	e.POST("/reset", s.web.Reset)
-	admin.Routes(s.web, e.Group("/admin"))
-	e.GET("/", s.web.Home)
-	e.GET("/assets/*", s.web.Asset)
+	// Everything else gets a recover and the body limit as route-level
+	// middleware, composed once here rather than on every request.
+	g := routeGroup{e: e, mw: []echo.MiddlewareFunc{
+		middleware.RecoverWithConfig(middleware.RecoverConfig{DisableStackAll: true, LogErrorFunc: s.logPanic}),
+		middleware.BodyLimit(strconv.FormatInt(s.cfg.BodyLimit, 10) + "B"),
+	}}
+	g.Add(http.MethodPost, "/register", s.web.Register)
+	g.Add(http.MethodPost, "/login", s.web.Login)
+	g.Add(http.MethodGet, "/login", s.web.LoginPage)
+	g.Add(http.MethodPost, "/logout", s.web.Logout)
+	g.Add(http.MethodPost, "/totp/setup", s.web.TOTPSetup)
+	g.Add(http.MethodPost, "/totp/confirm", s.web.TOTPConfirm)
+	g.Add(http.MethodPost, "/totp/disable", s.web.TOTPDisable)
+	g.Add(http.MethodPost, "/account/password", s.web.ChangePassword)
+	g.Add(http.MethodGet, "/reset", s.web.ResetPage)
+	g.Add(http.MethodPost, "/reset", s.web.Reset)
+	admin.Routes(s.web, routeGroup{e: e, prefix: "/admin", mw: g.mw})
+	g.Add(http.MethodGet, "/", s.web.Home)
+	g.Add(http.MethodGet, "/assets/*", s.web.Asset)
 
-	e.GET("/.well-known/jwks.json", s.jwks)
+	g.Add(http.MethodGet, "/.well-known/jwks.json", s.jwks)
 
-	e.GET("/healthz", func(c echo.Context) error { return c.String(http.StatusOK, "ok\n") })
-	e.GET("/readyz", s.ready)
+	g.Add(http.MethodGet, "/healthz", func(c echo.Context) error { return c.String(http.StatusOK, "ok\n") })
+	g.Add(http.MethodGet, "/readyz", s.ready)
 	return e
+}
+
+// routeGroup adds routes under prefix with its middleware at route level.
+// Unlike an echo.Group with middleware, it registers no catch-all route,
+// so a known path asked with the wrong method stays a 405.
+type routeGroup struct {
+	e      *echo.Echo
+	prefix string
+	mw     []echo.MiddlewareFunc
+}
+
+// Add is admin.Router's.
+func (g routeGroup) Add(method, path string, h echo.HandlerFunc, m ...echo.MiddlewareFunc) *echo.Route {
+	return g.e.Add(method, g.prefix+path, h, append(g.mw[:len(g.mw):len(g.mw)], m...)...)
 }
 
 func (s *server) ready(c echo.Context) error {

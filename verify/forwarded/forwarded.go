@@ -287,6 +287,13 @@ func OriginalRequest(r *http.Request, trusted bool) Original {
 	return Original{Method: r.Method, Caller: CallerUnknown}
 }
 
+// Describes reports whether h carries a description of the original
+// request in either dialect (X-Forwarded-Uri or X-Original-URL): without
+// one, OriginalRequest and Origin know nothing, whoever the peer is.
+func Describes(h http.Header) bool {
+	return First(h, "X-Forwarded-Uri") != "" || First(h, "X-Original-Url") != ""
+}
+
 // Origin is the scheme and host of the original request as
 // OriginalRequest reads them (a trusted proxy's X-Forwarded-Proto and
 // -Host when it sends X-Forwarded-Uri, filled from X-Original-URL), with

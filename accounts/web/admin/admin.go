@@ -37,27 +37,33 @@ var errNotAdmin = accounts.Errorf(accounts.Forbidden, "forbidden")
 // Admin serves the administration through the account handlers' kit.
 type Admin struct{ web *web.Handler }
 
-// Routes registers the admin API and page on g, a group mounted at
+// Router takes routes: an *echo.Group mounted at "/admin", or anything
+// that adds routes the same way (with route-level middleware).
+type Router interface {
+	Add(method, path string, h echo.HandlerFunc, m ...echo.MiddlewareFunc) *echo.Route
+}
+
+// Routes registers the admin API and page on r, paths relative to
 // "/admin".
-func Routes(w *web.Handler, g *echo.Group) {
+func Routes(w *web.Handler, r Router) {
 	h := &Admin{web: w}
 	// The JSON API.
-	g.GET("/api/users", h.AdminUsers)
-	g.POST("/api/invites", h.AdminCreateInvite)
-	g.GET("/api/invites", h.AdminInvites)
-	g.DELETE("/api/invites/:id", h.AdminRevokeInvite)
-	g.POST("/api/users/:name/reset-link", h.AdminResetLink)
-	g.PUT("/api/users/:name/groups", h.AdminSetGroups)
-	g.DELETE("/api/users/:name/sessions", h.AdminEndSessions)
-	g.DELETE("/api/users/:name", h.AdminDeleteUser)
+	r.Add(http.MethodGet, "/api/users", h.AdminUsers)
+	r.Add(http.MethodPost, "/api/invites", h.AdminCreateInvite)
+	r.Add(http.MethodGet, "/api/invites", h.AdminInvites)
+	r.Add(http.MethodDelete, "/api/invites/:id", h.AdminRevokeInvite)
+	r.Add(http.MethodPost, "/api/users/:name/reset-link", h.AdminResetLink)
+	r.Add(http.MethodPut, "/api/users/:name/groups", h.AdminSetGroups)
+	r.Add(http.MethodDelete, "/api/users/:name/sessions", h.AdminEndSessions)
+	r.Add(http.MethodDelete, "/api/users/:name", h.AdminDeleteUser)
 	// The page and its forms.
-	g.GET("", h.AdminPage)
-	g.POST("/invites", h.AdminInviteForm)
-	g.POST("/invites/:id/revoke", h.AdminRevokeForm)
-	g.POST("/users/:name/groups", h.AdminGroupsForm)
-	g.POST("/users/:name/reset-link", h.AdminResetForm)
-	g.POST("/users/:name/sessions", h.AdminSessionsForm)
-	g.POST("/users/:name/delete", h.AdminDeleteForm)
+	r.Add(http.MethodGet, "", h.AdminPage)
+	r.Add(http.MethodPost, "/invites", h.AdminInviteForm)
+	r.Add(http.MethodPost, "/invites/:id/revoke", h.AdminRevokeForm)
+	r.Add(http.MethodPost, "/users/:name/groups", h.AdminGroupsForm)
+	r.Add(http.MethodPost, "/users/:name/reset-link", h.AdminResetForm)
+	r.Add(http.MethodPost, "/users/:name/sessions", h.AdminSessionsForm)
+	r.Add(http.MethodPost, "/users/:name/delete", h.AdminDeleteForm)
 }
 
 // isAdmin reports whether si's account is, now, a member of the admin

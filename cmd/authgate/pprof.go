@@ -1,0 +1,23 @@
+//go:build pprof
+
+// Profiling hook for the load harness (`LOAD_PROFILE=dir make bench-http`
+// builds the binary with -tags pprof): net/http/pprof on
+// AUTHGATE_PPROF_LISTEN, so a CPU profile of the real binary can be taken
+// while wrk drives it. The shipped binary is built without the tag and has
+// no such listener.
+
+package main
+
+import (
+	"net/http"
+	_ "net/http/pprof" // registers /debug/pprof/ on http.DefaultServeMux
+	"os"
+)
+
+func init() {
+	addr := os.Getenv("AUTHGATE_PPROF_LISTEN")
+	if addr == "" {
+		return
+	}
+	go func() { _ = http.ListenAndServe(addr, nil) }()
+}
