@@ -125,6 +125,7 @@ type Verifier struct {
 	cfg     Config
 	log     *slog.Logger
 	wwwAuth []string
+	cookie  cookieReader
 	tokens  *tokenCache // nil: every token is verified in full
 	// policies caches parsed verify-URL queries. They come from proxy
 	// configs, so there are few; a client-supplied query (a bare Caddy
@@ -145,7 +146,7 @@ func New(cfg Config) *Verifier {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	v := &Verifier{cfg: cfg, log: log, wwwAuth: []string{`Bearer realm="authgate"`}}
+	v := &Verifier{cfg: cfg, log: log, wwwAuth: []string{`Bearer realm="authgate"`}, cookie: newCookieReader(cfg.CookieName)}
 	if cfg.TokenCacheSize > 0 {
 		v.tokens = newTokenCache(cfg.TokenCacheSize)
 	}
@@ -466,11 +467,7 @@ func (v *Verifier) requestToken(r *http.Request, auth string) string {
 	if forwarded.HasScheme(auth, "Bearer") {
 		return bearerValue(auth)
 	}
-	ck, err := r.Cookie(v.cfg.CookieName)
-	if err != nil {
-		return ""
-	}
-	return ck.Value
+	return v.cookie.value(r)
 }
 
 // live returns raw verified, if its session is live.
