@@ -2,11 +2,12 @@ package verify
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"github.com/authgate/authgate/verify/forwarded"
 	"log/slog"
+	"math/rand/v2"
 	"net/http"
 	"strings"
 	"time"
@@ -80,22 +81,39 @@ func (v *Verifier) stampID(c echo.Context) {
 		h[HeaderRequestID] = id
 		return
 	}
-	b := make([]byte, 8)
-	_, _ = rand.Read(b)
-	h[HeaderRequestID] = []string{hex.EncodeToString(b)}
+	// Only an id: unique enough among a gate's log lines, not a secret,
+	// so no system call per refusal for crypto/rand.
+	var b [16]byte
+	hex.Encode(b[:], binary.BigEndian.AppendUint64(nil, rand.Uint64()))
+	h[HeaderRequestID] = []string{string(b[:])}
+}
+
+// logsDecisions says whether this request's decision gets a line: the
+// decision log wants it and the logger writes info lines. A refusal
+// carries an X-Request-Id only then, so a gate that writes no such line
+// (AUTHGATE_LOG_LEVEL=warn) makes no id for each of them.
+func (v *Verifier) logsDecisions(r *http.Request) bool {
+	return v.cfg.DecisionLog != LogNone && v.log.Enabled(r.Context(), slog.LevelInfo)
 }
 
 // refuse writes a refusal (a JSON body, or none for a redirect) with its
 // request id.
 func (v *Verifier) refuse(c echo.Context, status int, body []byte) error {
-	if v.cfg.DecisionLog != LogNone {
+	if v.logsDecisions(c.Request()) {
 		v.stampID(c)
 	}
 	if body == nil {
 		return c.NoContent(status)
 	}
-	return c.JSONBlob(status, body)
+	// Echo's JSONBlob would set Content-Type with a new slice each time.
+	res := c.Response()
+	res.Header()["Content-Type"] = contentTypeJSON
+	res.WriteHeader(status)
+	_, err := res.Write(body)
+	return err
 }
+
+var contentTypeJSON = []string{echo.MIMEApplicationJSON}
 
 // logDecision writes the decision's line: who asked what, the answer and
 // why; never a token, a cookie, credentials or a query string; the session

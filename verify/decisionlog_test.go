@@ -5,7 +5,9 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"io"
 	"log/slog"
+	"net/http"
 	"strings"
 	"testing"
 )
@@ -90,11 +92,29 @@ func TestDecisionLog(t *testing.T) {
 
 func TestCallerRequestID(t *testing.T) {
 	for in, ok := range map[string]bool{"abc": true, strings.Repeat("a", 128): true, strings.Repeat("a", 129): false, "": false, "a b": false, "a\x00": false, "é": false} {
-		f := newFixture(t, nil)
+		f := newFixture(t, func(c *Config) { c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil)) })
 		w := f.do("GET", "/verify", map[string]string{HeaderRequestID: in})
 		got := w.Header().Get(HeaderRequestID)
 		if (got == in) != ok {
 			t.Errorf("caller's id %q: answer's %q", in, got)
+		}
+	}
+}
+
+// TestNoRequestIDWithoutLine: a gate whose logger writes no info lines
+// writes no decision line, so its refusals carry no X-Request-Id (and
+// it makes none for them).
+func TestNoRequestIDWithoutLine(t *testing.T) {
+	for _, level := range []slog.Level{slog.LevelInfo, slog.LevelWarn} {
+		f := newFixture(t, func(c *Config) {
+			c.Logger = slog.New(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: level}))
+		})
+		w := f.do("GET", "/verify", nil)
+		if w.Code != http.StatusUnauthorized {
+			t.Fatalf("status %d", w.Code)
+		}
+		if got := w.Header().Get(HeaderRequestID); (got != "") != (level == slog.LevelInfo) {
+			t.Errorf("logger at %s: X-Request-Id %q", level, got)
 		}
 	}
 }

@@ -126,6 +126,7 @@ type Verifier struct {
 	log     *slog.Logger
 	wwwAuth []string
 	cookie  cookieReader
+	login   redirect.LoginURL
 	tokens  *tokenCache // nil: every token is verified in full
 	// policies caches parsed verify-URL queries. They come from proxy
 	// configs, so there are few; a client-supplied query (a bare Caddy
@@ -146,7 +147,8 @@ func New(cfg Config) *Verifier {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	v := &Verifier{cfg: cfg, log: log, wwwAuth: []string{`Bearer realm="authgate"`}, cookie: newCookieReader(cfg.CookieName)}
+	v := &Verifier{cfg: cfg, log: log, wwwAuth: []string{`Bearer realm="authgate"`}, cookie: newCookieReader(cfg.CookieName),
+		login: redirect.NewLoginURL(cfg.LoginURL)}
 	if cfg.TokenCacheSize > 0 {
 		v.tokens = newTokenCache(cfg.TokenCacheSize)
 	}
@@ -190,7 +192,7 @@ func (v *Verifier) Handle(c echo.Context) (err error) {
 	now := v.cfg.Tokens.now()
 	var o outcome
 	o.reason = ReasonInternal
-	if v.cfg.DecisionLog == LogAll {
+	if v.cfg.DecisionLog == LogAll && v.logsDecisions(r) {
 		v.stampID(c) // every answer is logged: every answer carries its id
 	}
 	defer func() {
@@ -228,9 +230,11 @@ func (v *Verifier) Handle(c echo.Context) (err error) {
 func (v *Verifier) signedIn(c echo.Context, r *http.Request, rule *rules.Rule, now time.Time, o *outcome) (Reason, error) {
 	tok, id, err := v.authenticate(c, r, now)
 	if err != nil {
-		var locked *LockedError
-		if errors.As(err, &locked) {
-			return ReasonLocked, v.tooMany(c, r, locked)
+		if _, plain := err.(*authError); !plain { // only a Basic check can lock
+			var locked *LockedError
+			if errors.As(err, &locked) {
+				return ReasonLocked, v.tooMany(c, r, locked)
+			}
 		}
 		return reasonOf(err), v.unauthorized(c, r)
 	}
@@ -616,8 +620,17 @@ func (v *Verifier) needSecondFactor(c echo.Context, r *http.Request) error {
 // loginLocation is the login URL with the original URL as rd, when it
 // may be followed.
 func (v *Verifier) loginLocation(o forwarded.Original) string {
-	rd, _ := redirect.Safe(o.URL(), v.cfg.Domains)
-	return redirect.Login(v.cfg.LoginURL, rd)
+	if o.Scheme == "" || o.Host == "" {
+		return v.login.String()
+	}
+	uri := o.URI
+	if uri == "" || uri[0] != '/' {
+		uri = "/" + uri // as Original.URL writes it
+	}
+	if !redirect.SafeOriginal(o.Scheme, o.Host, uri, v.cfg.Domains) {
+		return v.login.String()
+	}
+	return v.login.WithOriginal(o.Scheme, o.Host, uri)
 }
 
 // redirects says whether a refusal that sends a browser to the login page

@@ -58,12 +58,22 @@ func (d Domains) allows(host string) bool {
 		}
 		if len(host) > len(e) && host[len(host)-len(e)-1] == '.' && strings.HasSuffix(host, e) {
 			// Subdomains only for names; "1.2.3.4" must not allow "x.1.2.3.4".
-			if net.ParseIP(e) == nil {
+			if !ipLiteral(e) {
 				return true
 			}
 		}
 	}
 	return false
+}
+
+// ipLiteral is net.ParseIP(s) != nil, without its allocation for the
+// host names it is asked about on every login redirect: an address is
+// made of digits and dots, or has a colon.
+func ipLiteral(s string) bool {
+	if strings.IndexByte(s, ':') < 0 && strings.Trim(s, "0123456789.") != "" {
+		return false
+	}
+	return net.ParseIP(s) != nil
 }
 
 // dotSegments finds "//", "/./" and "/../" (and a trailing "/." or "/..")
@@ -123,12 +133,11 @@ func Safe(target string, allowed Domains) (string, bool) {
 		}
 		return target, true
 	}
-	lower := strings.ToLower(target)
 	var rest string
 	switch {
-	case strings.HasPrefix(lower, "https://"):
+	case len(target) >= 8 && strings.EqualFold(target[:8], "https://"):
 		rest = target[len("https://"):]
-	case strings.HasPrefix(lower, "http://"):
+	case len(target) >= 7 && strings.EqualFold(target[:7], "http://"):
 		rest = target[len("http://"):]
 	default:
 		return "", false
@@ -170,8 +179,9 @@ func validHostname(h string) bool {
 	if h == "" || len(h) > 253 {
 		return false
 	}
-	labels := strings.Split(h, ".")
-	for _, l := range labels {
+	last := ""
+	for rest := h; ; {
+		l, more, found := strings.Cut(rest, ".")
 		if l == "" || len(l) > 63 || l[0] == '-' || l[len(l)-1] == '-' {
 			return false
 		}
@@ -181,12 +191,13 @@ func validHostname(h string) bool {
 				return false
 			}
 		}
+		if !found {
+			last = l
+			break
+		}
+		rest = more
 	}
-	last := labels[len(labels)-1]
-	if isNumeric(last) {
-		return false
-	}
-	return true
+	return !isNumeric(last)
 }
 
 // isNumeric reports whether a label would be read as a number by the WHATWG
@@ -242,4 +253,124 @@ func WithParam(u, key, value string) string {
 		sep = "&"
 	}
 	return u + sep + key + "=" + url.QueryEscape(value)
+}
+
+// SafeOriginal is Safe(scheme + "://" + host + uri) != "" for an original
+// request's parts (scheme "http" or "https", uri starting with "/"), as
+// /verify asks it on every refusal that carries a login URL: in the usual
+// case (a plain host name, no "%" anywhere) without building the URL or
+// parsing it again. Anything else goes through Safe itself;
+// FuzzSafeOriginal checks the two agree.
+func SafeOriginal(scheme, host, uri string, allowed Domains) bool {
+	if scheme != "https" && scheme != "http" || uri == "" || uri[0] != '/' {
+		return safeJoined(scheme, host, uri, allowed)
+	}
+	if len(scheme)+3+len(host)+len(uri) > maxRedirectLength {
+		return false
+	}
+	for i := 0; i < len(uri); i++ {
+		if c := uri[i]; c <= ' ' || c >= 0x7f || c == '\\' || c == '%' {
+			return safeJoined(scheme, host, uri, allowed)
+		}
+	}
+	// A plain host: letters, digits, "-" and "." with at least one letter
+	// (so no IP literal, which Safe treats apart), then at most one
+	// ":port". Safe's url.Parse cannot fail on such a URL, and finds this
+	// host and port.
+	name, port, hasPort := strings.Cut(host, ":")
+	letter := false
+	for i := 0; i < len(name); i++ {
+		c := name[i] | 0x20 // ASCII lower case for letters
+		switch {
+		case c >= 'a' && c <= 'z':
+			letter = true
+		case name[i] >= '0' && name[i] <= '9', name[i] == '-', name[i] == '.':
+		default:
+			return safeJoined(scheme, host, uri, allowed)
+		}
+	}
+	if !letter || hasPort && (port == "" || strings.IndexByte(port, ':') >= 0) {
+		return safeJoined(scheme, host, uri, allowed)
+	}
+	if hasPort && !validPort(port) {
+		return false
+	}
+	name = strings.ToLower(name)
+	return validHostname(name) && allowed.allows(name)
+}
+
+func safeJoined(scheme, host, uri string, allowed Domains) bool {
+	_, ok := Safe(scheme+"://"+host+uri, allowed)
+	return ok
+}
+
+// LoginURL is a login page's URL, ready to carry a parameter: the prefix
+// is built once, each URL in one allocation.
+type LoginURL struct {
+	base string // the login URL
+	sep  string // "?" or "&"
+}
+
+// NewLoginURL prepares u.
+func NewLoginURL(u string) LoginURL {
+	sep := "?"
+	if strings.Contains(u, "?") {
+		sep = "&"
+	}
+	return LoginURL{base: u, sep: sep}
+}
+
+// String is the login URL alone.
+func (l LoginURL) String() string { return l.base }
+
+// WithOriginal is Login(l, scheme+"://"+host+uri) for parts SafeOriginal
+// accepted, built in one allocation.
+func (l LoginURL) WithOriginal(scheme, host, uri string) string {
+	const sepEsc = "%3A%2F%2F" // "://", query-escaped
+	n := len(l.base) + len(l.sep) + len("rd=") + escapedLen(scheme) + len(sepEsc) + escapedLen(host) + escapedLen(uri)
+	var b strings.Builder
+	b.Grow(n)
+	b.WriteString(l.base)
+	b.WriteString(l.sep)
+	b.WriteString("rd=")
+	appendEscaped(&b, scheme)
+	b.WriteString(sepEsc)
+	appendEscaped(&b, host)
+	appendEscaped(&b, uri)
+	return b.String()
+}
+
+// escapedLen and appendEscaped are url.QueryEscape's length and output
+// (unreserved bytes as they are, space as "+", every other byte as %XX),
+// written into a buffer sized once; FuzzQueryEscape checks them against
+// url.QueryEscape.
+func escapedLen(s string) int {
+	n := len(s)
+	for i := 0; i < len(s); i++ {
+		if !unreserved(s[i]) && s[i] != ' ' {
+			n += 2
+		}
+	}
+	return n
+}
+
+func appendEscaped(b *strings.Builder, s string) {
+	const hex = "0123456789ABCDEF"
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case unreserved(c):
+			b.WriteByte(c)
+		case c == ' ':
+			b.WriteByte('+')
+		default:
+			b.WriteByte('%')
+			b.WriteByte(hex[c>>4])
+			b.WriteByte(hex[c&15])
+		}
+	}
+}
+
+// unreserved are the bytes RFC 3986 leaves unescaped in a query value.
+func unreserved(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.' || c == '~'
 }
