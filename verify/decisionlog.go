@@ -1,7 +1,6 @@
 package verify
 
 import (
-	"context"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
@@ -134,7 +133,7 @@ func (v *Verifier) logDecision(c echo.Context, o *outcome, elapsed time.Duration
 		sum := sha256.Sum256([]byte(o.session))
 		session = hex.EncodeToString(sum[:4])
 	}
-	v.log.LogAttrs(context.WithoutCancel(r.Context()), slog.LevelInfo, "verify decision",
+	v.log.LogAttrs(r.Context(), slog.LevelInfo, "verify decision",
 		slog.String("request_id", strings.Join(c.Response().Header()[HeaderRequestID], "")),
 		slog.String("client_ip", v.cfg.Trusted.ClientIP(r)),
 		slog.String("method", orig.Method),
