@@ -55,6 +55,10 @@ import (
 //	LOAD_FLOOD=1   login flood: a gate with default argon2 on every core,
 //	               200 simultaneous sign-ins while a single connection
 //	               measures /verify latency; peak RSS (default off)
+//	LOAD_NGINX=1   instead of the above, the end-to-end mode: wrk -> the real
+//	               nginx with the shipped config -> a test app, with no
+//	               auth_request, auth_request to a bare Echo gate, and to
+//	               authgate with a cookie (loadNginx)
 //	LOAD_GATE_ENV  more AUTHGATE_* settings for the gate under test, space
 //	               separated (e.g. "AUTHGATE_METRICS_LISTEN=127.0.0.1:0")
 func BenchmarkHTTPLoad(b *testing.B) {
@@ -105,6 +109,10 @@ func BenchmarkHTTPLoad(b *testing.B) {
 		"AUTHGATE_REGISTRATION=open",
 	}
 	gateEnv = append(gateEnv, strings.Fields(os.Getenv("LOAD_GATE_ENV"))...)
+	if os.Getenv("LOAD_NGINX") == "1" {
+		loadNginx(b, wrk, gateBin, bareBin, gateEnv, duration, rounds)
+		return
+	}
 	gate := loadStartGate(b, "authgate", pin.server, gateBin, append(gateEnv, "GOMAXPROCS=1"))
 	token, cookie := gate.signUp(b, "bench")
 	bare := loadStartBare(b, pin.server, bareBin)

@@ -12,6 +12,10 @@
 // Echo handler is the ceiling authgate's /verify can approach; authgate/bare
 // tells how close it gets.
 //
+// With BARE_IDENTITY=1 its /verify also sets the four identity headers,
+// as a gate's answer does; every other path answers 200 "ok", the
+// application behind nginx in LOAD_NGINX mode.
+//
 // Usage: bareecho [addr]; the address defaults to $BARE_LISTEN, then
 // 127.0.0.1:8081. It prints "listening <addr>" to stderr once it accepts
 // connections. It lives under testdata/ so that ./... (go build, go vet,
@@ -33,6 +37,11 @@ import (
 	"github.com/labstack/echo/v4"
 )
 
+var (
+	bareUser, bareEmail, bareName, bareGroups = []string{"bench"}, []string{""}, []string{""}, []string{""}
+	appBody                                   = []byte("ok\n")
+)
+
 func main() {
 	addr := os.Getenv("BARE_LISTEN")
 	if len(os.Args) > 1 {
@@ -44,7 +53,19 @@ func main() {
 
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
-	e.Any("/verify", func(c echo.Context) error { return c.NoContent(http.StatusOK) })
+	verify := func(c echo.Context) error { return c.NoContent(http.StatusOK) }
+	if os.Getenv("BARE_IDENTITY") == "1" {
+		// The gate's answer without the gate: 200 with the four identity
+		// headers a proxy copies (LOAD_NGINX's bare-gate arm).
+		verify = func(c echo.Context) error {
+			h := c.Response().Header()
+			h["Remote-User"], h["Remote-Email"], h["Remote-Name"], h["Remote-Groups"] = bareUser, bareEmail, bareName, bareGroups
+			return c.NoContent(http.StatusOK)
+		}
+	}
+	e.Any("/verify", verify)
+	// Every other path is the application behind the proxy (LOAD_NGINX).
+	e.Any("/*", func(c echo.Context) error { return c.Blob(http.StatusOK, "text/plain", appBody) })
 
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
