@@ -52,7 +52,7 @@ BENCHCOUNT    ?= 6
 bench: test-deps ## in-process benchmarks, BENCHCOUNT runs each (compare runs with benchstat)
 	$(GO) test -run '^$$' -bench . -benchmem -count $(BENCHCOUNT) ./verify/ ./accounts/... ./cmd/authgate/
 
-bench-http: test-deps ## load harness against the real binary: authgate vs bare Echo with wrk (LOAD_DURATION, LOAD_ROUNDS, LOAD_SOAK, LOAD_FLOOD)
+bench-http: test-deps ## load harness against the real binary: authgate vs bare Echo with wrk (LOAD_DURATION, LOAD_ROUNDS, LOAD_SOAK, LOAD_FLOOD, LOAD_NGINX)
 	$(GO) test -run '^$$' -tags loadharness -bench '^BenchmarkHTTPLoad$$' -benchtime 1x -timeout 60m -v ./cmd/authgate/
 
 fuzz: ## run every fuzz target for FUZZTIME each (default 10s)

@@ -114,6 +114,19 @@ func (c *tokenCache) shard(raw string) *cacheShard {
 	return &c.shards[maphash.String(c.seed, raw)%cacheShards]
 }
 
+// known reports whether raw is in the cache, expired or not: it passed
+// full validation, so it is made of base64url characters and dots.
+func (c *tokenCache) known(raw string) bool {
+	if c == nil {
+		return false
+	}
+	s := c.shard(raw)
+	s.mu.RLock()
+	_, ok := s.m[raw]
+	s.mu.RUnlock()
+	return ok
+}
+
 // get returns the entry for raw if it is there and not expired at now.
 func (c *tokenCache) get(raw string, now time.Time) *verifiedToken {
 	s := c.shard(raw)

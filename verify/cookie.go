@@ -23,13 +23,21 @@ func newCookieReader(name string) cookieReader {
 	return cookieReader{name: name, slow: strings.Contains(os.Getenv("GODEBUG"), "httpcookiemaxnum") || !isToken(name)}
 }
 
+// knownValid recognises values already known to be valid cookie values
+// (tokens in the verified-token cache, which are base64url and dots), so
+// their bytes need not be checked again.
+type knownValid interface {
+	known(v string) bool
+}
+
 // value is r.Cookie(name).Value, or "" when there is none, without
 // building a Cookie for every cookie the browser sends: a request to a
 // busy site carries dozens, and /verify wants one. It reads the Cookie
 // lines exactly as net/http's readCookies does (same splitting, trimming,
 // quote stripping, byte checks and cookie-count limit), which
-// FuzzCookieValue checks against net/http on every input.
-func (c cookieReader) value(r *http.Request) string {
+// FuzzCookieValue checks against net/http on every input. A value that
+// known recognises (known may be nil) skips the byte check: it would pass.
+func (c cookieReader) value(r *http.Request, known knownValid) string {
 	lines := r.Header["Cookie"]
 	if len(lines) == 0 {
 		return ""
@@ -66,7 +74,7 @@ func (c cookieReader) value(r *http.Request) string {
 			if len(val) > 1 && val[0] == '"' && val[len(val)-1] == '"' {
 				val = val[1 : len(val)-1]
 			}
-			if !validCookieValue(val) {
+			if (known == nil || !known.known(val)) && !validCookieValue(val) {
 				continue // net/http skips it and reads on
 			}
 			return val

@@ -44,7 +44,7 @@ func TestCookieValue(t *testing.T) {
 		{"authgate_session", []string{"authgate_session=eyJ.a.b; other=1"}, "eyJ.a.b"},
 		{"bad name", []string{"bad name=v"}, ""}, // not a token: never matched
 	} {
-		got := newCookieReader(tc.name).value(cookieRequest(tc.lines...))
+		got := newCookieReader(tc.name).value(cookieRequest(tc.lines...), nil)
 		if got != tc.want {
 			t.Errorf("%s in %q: %q, want %q", tc.name, tc.lines, got, tc.want)
 		}
@@ -76,7 +76,12 @@ func FuzzCookieValue(f *testing.F) {
 		if l2 != "" {
 			lines = append(lines, l2)
 		}
-		got := newCookieReader(name).value(cookieRequest(lines...))
+		got := newCookieReader(name).value(cookieRequest(lines...), nil)
+		// With a cache that knows the valid values it was shown: the
+		// same answer.
+		if withKnown := newCookieReader(name).value(cookieRequest(lines...), knownSet{got: true}); withKnown != got {
+			t.Fatalf("%q in %q: %q, with known values %q", name, lines, got, withKnown)
+		}
 		want := ""
 		if ck, err := cookieRequest(lines...).Cookie(name); err == nil {
 			want = ck.Value
@@ -97,7 +102,7 @@ func BenchmarkCookieValue(b *testing.B) {
 	b.Run("scan", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			if c.value(r) == "" {
+			if c.value(r, nil) == "" {
 				b.Fatal("no cookie")
 			}
 		}
@@ -111,3 +116,7 @@ func BenchmarkCookieValue(b *testing.B) {
 		}
 	})
 }
+
+type knownSet map[string]bool
+
+func (k knownSet) known(v string) bool { return k[v] }

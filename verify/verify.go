@@ -471,7 +471,10 @@ func (v *Verifier) requestToken(r *http.Request, auth string) string {
 	if forwarded.HasScheme(auth, "Bearer") {
 		return bearerValue(auth)
 	}
-	return v.cookie.value(r)
+	if v.tokens == nil {
+		return v.cookie.value(r, nil) // not a nil *tokenCache in an interface
+	}
+	return v.cookie.value(r, v.tokens)
 }
 
 // live returns raw verified, if its session is live.
