@@ -162,3 +162,30 @@ func TestVerifyHotPathAnswers(t *testing.T) {
 		}
 	}
 }
+
+// TestVerifyAllocations: the allocations of /verify through the wired
+// server with every feature on, per kind of traffic: none for a signed-in
+// request answered from the caches, two for a refusal without a decision
+// line (its Location and the header slice that holds it). A count, not a
+// time: a change that allocates on the hot path fails here, whatever the
+// machine. Under the race detector sync.Pool drops a share of what it is
+// given (Echo's request contexts), so the bound there is looser.
+func TestVerifyAllocations(t *testing.T) {
+	s, tok := fullGate(t, "AUTHGATE_DECISION_LOG=none")
+	want := map[string]float64{"bearer": 0, "cookie": 0, "no-credentials": 2, "browser-redirect": 2}
+	for _, tc := range hotPathCases(tok) {
+		r := hotPathRequest(tc.header)
+		w := &nopWriter{h: make(http.Header, 8)}
+		s.handler.ServeHTTP(w, r) // warm the caches
+		got := testing.AllocsPerRun(200, func() {
+			clear(w.h)
+			s.handler.ServeHTTP(w, r)
+		})
+		if w.code != tc.want {
+			t.Fatalf("%s: status %d, want %d", tc.name, w.code, tc.want)
+		}
+		if limit := want[tc.name] + raceAllocSlack; got > limit {
+			t.Errorf("%s: %.1f allocations per request, want at most %.0f", tc.name, got, limit)
+		}
+	}
+}
