@@ -110,34 +110,24 @@ func hotPathRequest(header map[string]string) *http.Request {
 func BenchmarkVerifyAllFeatures(b *testing.B) {
 	s, tok := fullGate(b)
 	quiet, quietTok := fullGate(b, "AUTHGATE_DECISION_LOG=none")
+	run := func(b *testing.B, s *server, header map[string]string, want int) {
+		r := hotPathRequest(header)
+		w := &nopWriter{h: make(http.Header, 8)}
+		s.handler.ServeHTTP(w, r) // warm the caches
+		b.ReportAllocs()
+		for b.Loop() {
+			clear(w.h)
+			s.handler.ServeHTTP(w, r)
+		}
+		if w.code != want {
+			b.Fatalf("status %d, want %d", w.code, want)
+		}
+	}
 	for _, tc := range hotPathCases(tok) {
-		b.Run(tc.name, func(b *testing.B) {
-			r := hotPathRequest(tc.header)
-			w := &nopWriter{h: make(http.Header, 8)}
-			s.handler.ServeHTTP(w, r) // warm the caches
-			b.ReportAllocs()
-			for b.Loop() {
-				clear(w.h)
-				s.handler.ServeHTTP(w, r)
-			}
-			if w.code != tc.want {
-				b.Fatalf("status %d, want %d", w.code, tc.want)
-			}
-		})
+		b.Run(tc.name, func(b *testing.B) { run(b, s, tc.header, tc.want) })
 	}
 	for _, tc := range hotPathCases(quietTok)[2:] {
-		b.Run(tc.name+"-unlogged", func(b *testing.B) {
-			r := hotPathRequest(tc.header)
-			w := &nopWriter{h: make(http.Header, 8)}
-			b.ReportAllocs()
-			for b.Loop() {
-				clear(w.h)
-				quiet.handler.ServeHTTP(w, r)
-			}
-			if w.code != tc.want {
-				b.Fatalf("status %d, want %d", w.code, tc.want)
-			}
-		})
+		b.Run(tc.name+"-unlogged", func(b *testing.B) { run(b, quiet, tc.header, tc.want) })
 	}
 }
 
