@@ -179,3 +179,22 @@ func TestVerifyAllocations(t *testing.T) {
 		}
 	}
 }
+
+// TestHeapFloor: the floor under the collector's goal is there by
+// default, and gone when the operator tunes the collector.
+func TestHeapFloor(t *testing.T) {
+	for _, tc := range []struct {
+		env  []string
+		want int
+	}{
+		{nil, heapFloorSize},
+		{[]string{"AUTHGATE_LISTEN=:8080"}, heapFloorSize},
+		{[]string{"GOGC=200"}, 0},
+		{[]string{"GOGC=off", "GOMEMLIMIT=512MiB"}, 0},
+		{[]string{"GOMEMLIMIT=1GiB"}, 0},
+	} {
+		if got := len(heapFloor(tc.env)); got != tc.want {
+			t.Errorf("%q: floor of %d bytes, want %d", tc.env, got, tc.want)
+		}
+	}
+}
