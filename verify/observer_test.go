@@ -104,3 +104,23 @@ func TestObserverSeesEveryAnswer(t *testing.T) {
 		}
 	}
 }
+
+type panickingObserver struct{}
+
+func (panickingObserver) Verified(int, Reason, time.Duration) { panic("observer broke") }
+
+// TestPanicWhileReporting: /verify runs without Echo's recover, so a
+// panic after the decision (here in the observer) is caught by Handle
+// itself: the request keeps its answer, or gets a 401, and the panic
+// never reaches net/http (which would drop the connection: a 502 for
+// the proxy).
+func TestPanicWhileReporting(t *testing.T) {
+	f := newFixture(t, func(c *Config) { c.Observer = panickingObserver{} })
+	tok := f.login(t, "alice")
+	if w := f.do("GET", "/verify", map[string]string{"Authorization": "Bearer " + tok}); w.Code != 200 {
+		t.Errorf("allowed request with a broken observer: %d", w.Code)
+	}
+	if w := f.do("GET", "/verify", nil); w.Code != 401 {
+		t.Errorf("refused request with a broken observer: %d", w.Code)
+	}
+}

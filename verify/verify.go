@@ -186,16 +186,23 @@ var (
 // 5xx (nginx would turn a 5xx into an error page without a login redirect).
 func (v *Verifier) Handle(c echo.Context) (err error) {
 	r := c.Request()
-	// One clock read serves the token cache's expiry check and, with an
-	// observer, the start of the duration: reading the clock is a good
-	// part of a cache hit's cost on some machines.
-	now := v.cfg.Tokens.now()
-	var o outcome
+	var (
+		now time.Time
+		o   outcome
+	)
 	o.reason = ReasonInternal
-	if v.cfg.DecisionLog == LogAll && v.logsDecisions(r) {
-		v.stampID(c) // every answer is logged: every answer carries its id
-	}
 	defer func() {
+		// A panic while refusing or reporting (the observer, the
+		// decision line): still an answer, never a dropped connection.
+		// /verify runs without Echo's recover middleware.
+		defer func() {
+			if p := recover(); p != nil {
+				v.log.Error("verify: recovered from panic while answering; request refused", "panic", p)
+				if !c.Response().Committed {
+					err = c.JSONBlob(http.StatusUnauthorized, bodyUnauthorized)
+				}
+			}
+		}()
 		if p := recover(); p != nil {
 			v.log.Error("verify: recovered from panic; request refused", "panic", p)
 			o.reason, err = ReasonInternal, v.unauthorized(c, r)
@@ -213,6 +220,13 @@ func (v *Verifier) Handle(c echo.Context) (err error) {
 			v.logDecision(c, &o, elapsed)
 		}
 	}()
+	// One clock read serves the token cache's expiry check and, with an
+	// observer, the start of the duration: reading the clock is a good
+	// part of a cache hit's cost on some machines.
+	now = v.cfg.Tokens.now()
+	if v.cfg.DecisionLog == LogAll && v.logsDecisions(r) {
+		v.stampID(c) // every answer is logged: every answer carries its id
+	}
 
 	if v.cfg.Rules != nil {
 		if set := v.cfg.Rules.Load(); set != nil {

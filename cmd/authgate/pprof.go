@@ -1,10 +1,9 @@
 //go:build pprof
 
-// Profiling hook for the load harness (`LOAD_PROFILE=dir make bench-http`
-// builds the binary with -tags pprof): net/http/pprof on
-// AUTHGATE_PPROF_LISTEN, so a CPU profile of the real binary can be taken
-// while wrk drives it. The shipped binary is built without the tag and has
-// no such listener.
+// Profiling hook (`go build -tags pprof ./cmd/authgate`): net/http/pprof
+// on AUTHGATE_PPROF_LISTEN, unauthenticated, so a CPU profile of the real
+// binary can be taken while wrk drives it; give it a loopback address. The
+// shipped binary is built without the tag and has no such listener.
 
 package main
 

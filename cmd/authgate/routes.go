@@ -26,15 +26,15 @@ func (s *server) routes() http.Handler {
 	e.IPExtractor = s.cfg.TrustedProxies.ClientIP
 
 	// /verify is matched for every method: proxies send GET, but some
-	// setups pass the original method through. It is registered outside
-	// the group below, without middleware: Echo builds the chain of its
-	// global middleware anew on every request, /verify recovers its own
+	// setups pass the original method through. It is registered without
+	// middleware: Echo composes a route's middleware chain anew on every
+	// request (global or per route alike), /verify recovers its own
 	// panics (as a refusal, which a generic recover could not give) and
 	// never reads a body, and it runs on every request a proxy passes on.
 	e.Any("/verify", s.verifier.Handle)
 
-	// Everything else gets a recover and the body limit as route-level
-	// middleware, composed once here rather than on every request.
+	// Everything else gets a recover and the body limit, as route-level
+	// middleware so that /verify has none.
 	g := routeGroup{e: e, mw: []echo.MiddlewareFunc{
 		middleware.RecoverWithConfig(middleware.RecoverConfig{DisableStackAll: true, LogErrorFunc: s.logPanic}),
 		middleware.BodyLimit(strconv.FormatInt(s.cfg.BodyLimit, 10) + "B"),
