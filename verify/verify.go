@@ -192,33 +192,16 @@ func (v *Verifier) Handle(c echo.Context) (err error) {
 	)
 	o.reason = ReasonInternal
 	defer func() {
-		// A panic while refusing or reporting (the observer, the
-		// decision line): still an answer, never a dropped connection.
-		// /verify runs without Echo's recover middleware.
-		defer func() {
-			if p := recover(); p != nil {
-				v.log.Error("verify: recovered from panic while answering; request refused", "panic", p)
-				if !c.Response().Committed {
-					err = c.JSONBlob(http.StatusUnauthorized, bodyUnauthorized)
-				}
-			}
-		}()
 		if p := recover(); p != nil {
 			v.log.Error("verify: recovered from panic; request refused", "panic", p)
-			o.reason, err = ReasonInternal, v.unauthorized(c, r)
+			o.reason, err = ReasonInternal, v.refuseAfterPanic(c, r)
 		}
 		code := c.Response().Status
 		logIt := v.cfg.DecisionLog == LogAll || v.cfg.DecisionLog == LogDenied && code != http.StatusOK
 		if v.cfg.Observer == nil && !logIt {
 			return // an allowed request, nothing to report: no clock read
 		}
-		elapsed := time.Since(now)
-		if v.cfg.Observer != nil {
-			v.cfg.Observer.Verified(code, o.reason, elapsed)
-		}
-		if logIt {
-			v.logDecision(c, &o, elapsed)
-		}
+		v.report(c, &o, code, logIt, now)
 	}()
 	// One clock read serves the token cache's expiry check and, with an
 	// observer, the start of the duration: reading the clock is a good
@@ -236,6 +219,48 @@ func (v *Verifier) Handle(c echo.Context) (err error) {
 	}
 	o.reason, err = v.signedIn(c, r, nil, now, &o)
 	return err
+}
+
+// refuseAfterPanic answers a request whose decision panicked: 401, as
+// a missing session would get (with the login URL), or, if building that
+// answer panics too, a plain 401. /verify runs without Echo's recover
+// middleware, and a panic reaching net/http would drop the connection
+// (a 502 for the proxy).
+func (v *Verifier) refuseAfterPanic(c echo.Context, r *http.Request) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			v.log.Error("verify: recovered from panic while refusing", "panic", p)
+			err = v.plainRefusal(c)
+		}
+	}()
+	return v.unauthorized(c, r)
+}
+
+// report tells the observer (metrics) and the decision log about an
+// answer; a panic in either is logged, never raised: the answer stands.
+func (v *Verifier) report(c echo.Context, o *outcome, code int, logIt bool, start time.Time) {
+	defer func() {
+		if p := recover(); p != nil {
+			v.log.Error("verify: recovered from panic while reporting a decision", "panic", p)
+			_ = v.plainRefusal(c)
+		}
+	}()
+	elapsed := time.Since(start)
+	if v.cfg.Observer != nil {
+		v.cfg.Observer.Verified(code, o.reason, elapsed)
+	}
+	if logIt {
+		v.logDecision(c, o, elapsed)
+	}
+}
+
+// plainRefusal is 401 with the JSON body, unless an answer was already
+// written.
+func (v *Verifier) plainRefusal(c echo.Context) error {
+	if c.Response().Committed {
+		return nil
+	}
+	return c.JSONBlob(http.StatusUnauthorized, bodyUnauthorized)
 }
 
 // signedIn answers a request that must carry valid credentials: then the
