@@ -114,9 +114,10 @@ func (c *tokenCache) shard(raw string) *cacheShard {
 	return &c.shards[maphash.String(c.seed, raw)%cacheShards]
 }
 
-// known reports whether raw is in the cache, expired or not: it passed
-// full validation, so it is made of base64url characters and dots.
-func (c *tokenCache) known(raw string) bool {
+// Known reports whether raw is in the cache, expired or not: it passed
+// full validation, so it is made of base64url characters and dots
+// (cookie.Known).
+func (c *tokenCache) Known(raw string) bool {
 	if c == nil {
 		return false
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/authgate/authgate/verify/assertion"
+	"github.com/authgate/authgate/verify/cookie"
 	"github.com/authgate/authgate/verify/policy"
 	"github.com/authgate/authgate/verify/rules"
 )
@@ -125,7 +126,7 @@ type Verifier struct {
 	cfg     Config
 	log     *slog.Logger
 	wwwAuth []string
-	cookie  cookieReader
+	cookie  cookie.Reader
 	login   redirect.LoginURL
 	tokens  *tokenCache // nil: every token is verified in full
 	// policies caches parsed verify-URL queries. They come from proxy
@@ -147,7 +148,7 @@ func New(cfg Config) *Verifier {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	v := &Verifier{cfg: cfg, log: log, wwwAuth: []string{`Bearer realm="authgate"`}, cookie: newCookieReader(cfg.CookieName),
+	v := &Verifier{cfg: cfg, log: log, wwwAuth: []string{`Bearer realm="authgate"`}, cookie: cookie.NewReader(cfg.CookieName),
 		login: redirect.NewLoginURL(cfg.LoginURL)}
 	if cfg.TokenCacheSize > 0 {
 		v.tokens = newTokenCache(cfg.TokenCacheSize)
@@ -511,9 +512,9 @@ func (v *Verifier) requestToken(r *http.Request, auth string) string {
 		return bearerValue(auth)
 	}
 	if v.tokens == nil {
-		return v.cookie.value(r, nil) // not a nil *tokenCache in an interface
+		return v.cookie.Value(r, nil) // not a nil *tokenCache in an interface
 	}
-	return v.cookie.value(r, v.tokens)
+	return v.cookie.Value(r, v.tokens)
 }
 
 // live returns raw verified, if its session is live.

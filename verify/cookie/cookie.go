@@ -1,4 +1,8 @@
-package verify
+// Package cookie reads one cookie's value from a request exactly as
+// net/http would, without building a Cookie for every cookie the browser
+// sends: /verify wants the session cookie, on every request a proxy passes
+// on. It imports nothing of authgate.
+package cookie
 
 import (
 	"net/http"
@@ -10,8 +14,8 @@ import (
 // (GODEBUG httpcookiemaxnum): past it, Request.Cookie finds none.
 const maxCookies = 3000
 
-// cookieReader reads one cookie's value from requests.
-type cookieReader struct {
+// Reader reads one cookie's value from requests.
+type Reader struct {
 	name string
 	// slow leaves every request to net/http: when GODEBUG changes its
 	// cookie-count limit (net/http reads the setting, the scan does not),
@@ -19,25 +23,26 @@ type cookieReader struct {
 	slow bool
 }
 
-func newCookieReader(name string) cookieReader {
-	return cookieReader{name: name, slow: strings.Contains(os.Getenv("GODEBUG"), "httpcookiemaxnum") || !isToken(name)}
+// NewReader reads the cookie called name.
+func NewReader(name string) Reader {
+	return Reader{name: name, slow: strings.Contains(os.Getenv("GODEBUG"), "httpcookiemaxnum") || !isToken(name)}
 }
 
-// knownValid recognises values already known to be valid cookie values
-// (tokens in the verified-token cache, which are base64url and dots), so
-// their bytes need not be checked again.
-type knownValid interface {
-	known(v string) bool
+// Known recognises values already known to be valid cookie values (for
+// /verify, tokens in the verified-token cache, which are base64url and
+// dots), so their bytes need not be checked again.
+type Known interface {
+	Known(v string) bool
 }
 
-// value is r.Cookie(name).Value, or "" when there is none, without
+// Value is r.Cookie(name).Value, or "" when there is none, without
 // building a Cookie for every cookie the browser sends: a request to a
 // busy site carries dozens, and /verify wants one. It reads the Cookie
 // lines exactly as net/http's readCookies does (same splitting, trimming,
 // quote stripping, byte checks and cookie-count limit), which
-// FuzzCookieValue checks against net/http on every input. A value that
+// FuzzValue checks against net/http on every input. A value that
 // known recognises (known may be nil) skips the byte check: it would pass.
-func (c cookieReader) value(r *http.Request, known knownValid) string {
+func (c Reader) Value(r *http.Request, known Known) string {
 	lines := r.Header["Cookie"]
 	if len(lines) == 0 {
 		return ""
@@ -74,7 +79,7 @@ func (c cookieReader) value(r *http.Request, known knownValid) string {
 			if len(val) > 1 && val[0] == '"' && val[len(val)-1] == '"' {
 				val = val[1 : len(val)-1]
 			}
-			if (known == nil || !known.known(val)) && !validCookieValue(val) {
+			if (known == nil || !known.Known(val)) && !validCookieValue(val) {
 				continue // net/http skips it and reads on
 			}
 			return val

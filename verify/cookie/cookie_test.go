@@ -1,4 +1,4 @@
-package verify
+package cookie
 
 import (
 	"net/http"
@@ -14,9 +14,9 @@ func cookieRequest(lines ...string) *http.Request {
 	return r
 }
 
-// TestCookieValue: what the scan finds, case by case, and that net/http
+// TestValue: what the scan finds, case by case, and that net/http
 // finds the same.
-func TestCookieValue(t *testing.T) {
+func TestValue(t *testing.T) {
 	many := strings.Repeat("x=1; ", maxCookies) + "s=v"
 	for _, tc := range []struct {
 		name  string
@@ -44,7 +44,7 @@ func TestCookieValue(t *testing.T) {
 		{"authgate_session", []string{"authgate_session=eyJ.a.b; other=1"}, "eyJ.a.b"},
 		{"bad name", []string{"bad name=v"}, ""}, // not a token: never matched
 	} {
-		got := newCookieReader(tc.name).value(cookieRequest(tc.lines...), nil)
+		got := NewReader(tc.name).Value(cookieRequest(tc.lines...), nil)
 		if got != tc.want {
 			t.Errorf("%s in %q: %q, want %q", tc.name, tc.lines, got, tc.want)
 		}
@@ -58,9 +58,9 @@ func TestCookieValue(t *testing.T) {
 	}
 }
 
-// FuzzCookieValue: the scan agrees with net/http's Request.Cookie on
+// FuzzValue: the scan agrees with net/http's Request.Cookie on
 // every input, one or two Cookie lines, for token and non-token names.
-func FuzzCookieValue(f *testing.F) {
+func FuzzValue(f *testing.F) {
 	f.Add("authgate_session=abc", "", uint8(0))
 	f.Add(`a=1; authgate_session="q"; b=2`, "", uint8(0))
 	f.Add("authgate_session=a;b", "authgate_session=c", uint8(0))
@@ -76,10 +76,10 @@ func FuzzCookieValue(f *testing.F) {
 		if l2 != "" {
 			lines = append(lines, l2)
 		}
-		got := newCookieReader(name).value(cookieRequest(lines...), nil)
+		got := NewReader(name).Value(cookieRequest(lines...), nil)
 		// With a cache that knows the valid values it was shown: the
 		// same answer.
-		if withKnown := newCookieReader(name).value(cookieRequest(lines...), knownSet{got: true}); withKnown != got {
+		if withKnown := NewReader(name).Value(cookieRequest(lines...), knownSet{got: true}); withKnown != got {
 			t.Fatalf("%q in %q: %q, with known values %q", name, lines, got, withKnown)
 		}
 		want := ""
@@ -92,17 +92,17 @@ func FuzzCookieValue(f *testing.F) {
 	})
 }
 
-func BenchmarkCookieValue(b *testing.B) {
+func BenchmarkValue(b *testing.B) {
 	// A browser's Cookie line on a busy site: analytics, consent,
 	// preferences, then the session.
 	line := "_ga=GA1.2.1234567890.1700000000; _gid=GA1.2.987654321.1700000000; consent=yes; theme=dark; lang=en; " +
 		"authgate_session=eyJhbGciOiJIUzI1NiIsImtpZCI6ImsxIn0.eyJzdWIiOiJib2IifQ.c2lnbmF0dXJlc2lnbmF0dXJl; _hjid=abc"
 	r := cookieRequest(line)
-	c := newCookieReader(DefaultCookieName)
+	c := NewReader("authgate_session")
 	b.Run("scan", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			if c.value(r, nil) == "" {
+			if c.Value(r, nil) == "" {
 				b.Fatal("no cookie")
 			}
 		}
@@ -110,7 +110,7 @@ func BenchmarkCookieValue(b *testing.B) {
 	b.Run("net-http", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			if ck, err := r.Cookie(DefaultCookieName); err != nil || ck.Value == "" {
+			if ck, err := r.Cookie("authgate_session"); err != nil || ck.Value == "" {
 				b.Fatal("no cookie")
 			}
 		}
@@ -119,4 +119,4 @@ func BenchmarkCookieValue(b *testing.B) {
 
 type knownSet map[string]bool
 
-func (k knownSet) known(v string) bool { return k[v] }
+func (k knownSet) Known(v string) bool { return k[v] }
