@@ -668,7 +668,7 @@ func (v *Verifier) loginLocation(o forwarded.Original) string {
 	}
 	uri := o.URI
 	if uri == "" || uri[0] != '/' {
-		uri = "/" + uri // as Original.URL writes it
+		uri = "/" + uri // an absolute URL's path starts with "/"
 	}
 	if !redirect.SafeOriginal(o.Scheme, o.Host, uri, v.cfg.Domains) {
 		return v.login.String()

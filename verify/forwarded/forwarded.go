@@ -217,18 +217,6 @@ type Original struct {
 	Caller Caller
 }
 
-// URL is the original absolute URL, or "" when it is not known.
-func (o Original) URL() string {
-	if o.Scheme == "" || o.Host == "" {
-		return ""
-	}
-	uri := o.URI
-	if uri == "" || uri[0] != '/' {
-		uri = "/" + uri
-	}
-	return o.Scheme + "://" + o.Host + uri
-}
-
 // OriginalRequest reconstructs the proxied request from the forward-auth
 // headers. Precedence: X-Forwarded-Method/Proto/Host/Uri win over
 // X-Original-URL/Method, because Traefik and Caddy overwrite the former but

@@ -8,7 +8,7 @@ import (
 
 // TestSafeOriginal: the parts of an original request are judged as Safe
 // judges the URL they make, fast path or not, and the login URL built from
-// them is Login's, byte for byte.
+// them is WithParam's, byte for byte.
 func TestSafeOriginal(t *testing.T) {
 	allowed := Domains{"example.com", "127.0.0.1"}
 	login := NewLoginURL("https://auth.example.com/login")
@@ -44,7 +44,7 @@ func TestSafeOriginal(t *testing.T) {
 			t.Errorf("Safe(%q): %v, want %v", joined, ok, tc.ok)
 		}
 		if tc.ok {
-			if got, want := login.WithOriginal(tc.scheme, tc.host, tc.uri), Login(login.String(), joined); got != want {
+			if got, want := login.WithOriginal(tc.scheme, tc.host, tc.uri), WithParam(login.String(), "rd", joined); got != want {
 				t.Errorf("WithOriginal(%q) = %q, want %q", joined, got, want)
 			}
 		}
@@ -55,7 +55,7 @@ func TestSafeOriginal(t *testing.T) {
 }
 
 // FuzzSafeOriginal: SafeOriginal and Safe on the joined URL always agree,
-// and so do WithOriginal and Login.
+// and so do WithOriginal and WithParam.
 func FuzzSafeOriginal(f *testing.F) {
 	f.Add("https", "app.example.com", "/x?y=1")
 	f.Add("http", "Example.com:8080", "/%41")
@@ -74,8 +74,8 @@ func FuzzSafeOriginal(f *testing.F) {
 			t.Fatalf("SafeOriginal(%q, %q, %q) = %v, Safe = %v", scheme, host, uri, got, want)
 		}
 		if want {
-			if got, want := login.WithOriginal(scheme, host, uri), Login(login.String(), joined); got != want {
-				t.Fatalf("WithOriginal = %q, Login = %q", got, want)
+			if got, want := login.WithOriginal(scheme, host, uri), WithParam(login.String(), "rd", joined); got != want {
+				t.Fatalf("WithOriginal = %q, WithParam = %q", got, want)
 			}
 		}
 	})
@@ -147,7 +147,7 @@ func BenchmarkLoginLocation(b *testing.B) {
 			if !ok {
 				b.Fatal("refused")
 			}
-			_ = Login(login.String(), rd)
+			_ = WithParam(login.String(), "rd", rd)
 		}
 	})
 }

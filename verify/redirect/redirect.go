@@ -235,16 +235,6 @@ func validPort(p string) bool {
 	return n > 0 && n < 65536
 }
 
-// Login builds "<loginURL>?rd=<target>" with target escaped as a
-// query value. target must already have passed Safe; if it is empty
-// the login URL is returned alone.
-func Login(loginURL, target string) string {
-	if target == "" {
-		return loginURL
-	}
-	return WithParam(loginURL, "rd", target)
-}
-
 // WithParam appends key=value (value escaped) to u's query: the one way
 // the gate adds a parameter to its login URL (rd, mfa, invite).
 func WithParam(u, key, value string) string {
@@ -323,8 +313,8 @@ func NewLoginURL(u string) LoginURL {
 // String is the login URL alone.
 func (l LoginURL) String() string { return l.base }
 
-// WithOriginal is Login(l, scheme+"://"+host+uri) for parts SafeOriginal
-// accepted, built in one allocation.
+// WithOriginal is WithParam(l, "rd", scheme+"://"+host+uri) for parts
+// SafeOriginal accepted, built in one allocation.
 func (l LoginURL) WithOriginal(scheme, host, uri string) string {
 	const sepEsc = "%3A%2F%2F" // "://", query-escaped
 	n := len(l.base) + len(l.sep) + len("rd=") + escapedLen(scheme) + len(sepEsc) + escapedLen(host) + escapedLen(uri)

@@ -108,14 +108,11 @@ func TestSafe(t *testing.T) {
 	}
 }
 
-func TestLogin(t *testing.T) {
-	if got := Login("https://auth.example.com/login", "https://app.example.com/a?b=c&d"); got != "https://auth.example.com/login?rd=https%3A%2F%2Fapp.example.com%2Fa%3Fb%3Dc%26d" {
+func TestWithParam(t *testing.T) {
+	if got := WithParam("https://auth.example.com/login", "rd", "https://app.example.com/a?b=c&d"); got != "https://auth.example.com/login?rd=https%3A%2F%2Fapp.example.com%2Fa%3Fb%3Dc%26d" {
 		t.Fatal(got)
 	}
-	if got := Login("https://auth.example.com/login?theme=x", "/a"); got != "https://auth.example.com/login?theme=x&rd=%2Fa" {
-		t.Fatal(got)
-	}
-	if got := Login("https://auth.example.com/login", ""); got != "https://auth.example.com/login" {
+	if got := WithParam("https://auth.example.com/login?theme=x", "rd", "/a"); got != "https://auth.example.com/login?theme=x&rd=%2Fa" {
 		t.Fatal(got)
 	}
 }
